@@ -1,0 +1,24 @@
+"""napari-motion-deblur: per-pixel motion estimation and fast non-uniform deconvolution.
+
+The compute core (this package minus ``_qt``/``_widgets``) needs only numpy and torch.
+"""
+
+from .deconvolution import DeconvolutionProgress, deconvolve, iter_deconvolve, resolve_device
+from .irc import IRCNet
+from .kernels import motion_kernel
+from .motion import MotionField
+from .synthesis import blur, random_field
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeconvolutionProgress",
+    "IRCNet",
+    "MotionField",
+    "blur",
+    "deconvolve",
+    "iter_deconvolve",
+    "motion_kernel",
+    "random_field",
+    "resolve_device",
+]

@@ -1,0 +1,169 @@
+"""Symmetric boundary extension and the overlapping patch grid behind the non-uniform operators.
+
+The image is covered by nodes on a square grid of spacing ``stride``; node ``(i, j)`` owns a
+``2 * stride`` square region weighted by a bilinear hat window (the windows sum to 1 at every
+pixel), and reads an input patch that extends that region by ``margin`` pixels on every side so
+that a filter of radius <= ``margin`` applied by FFT to the patch is exact (no wrap-around) on
+the region. This is Hirsch et al.'s efficient filter flow in gather order: the kernel belongs to
+the output pixel, and a pixel's kernel is the hat-weighted blend of its 4 nearest nodes' kernels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def symmetric_indices(n: int, before: int, after: int, device=None) -> torch.Tensor:
+    """Indices into ``range(n)`` that extend it symmetrically (edge sample repeated).
+
+    Works for any pad size, also larger than ``n`` (the extension is periodic with 2n).
+    """
+    i = torch.arange(-before, n + after, device=device)
+    i = torch.remainder(i, 2 * n)
+    return torch.where(i >= n, 2 * n - 1 - i, i)
+
+
+def periodic_indices(n: int, before: int, after: int, device=None) -> torch.Tensor:
+    """Indices into ``range(n)`` that extend it periodically (wrap-around)."""
+    return torch.remainder(torch.arange(-before, n + after, device=device), n)
+
+
+def boundary_indices(boundary: str):
+    """The index function of a boundary mode: ``"symmetric"`` or ``"periodic"``."""
+    try:
+        return {"symmetric": symmetric_indices, "periodic": periodic_indices}[boundary]
+    except KeyError:
+        raise ValueError(f"boundary must be 'symmetric' or 'periodic', got {boundary!r}") from None
+
+
+def gather_rows_cols(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Gather ``x[..., rows, :][..., cols]`` (a boundary extension, given its indices)."""
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def gather_adjoint(
+    x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int]
+) -> torch.Tensor:
+    """Adjoint of :func:`gather_rows_cols`: sum the extension back onto the ``shape`` image."""
+    lead = x.shape[:-2]
+    out_c = x.new_zeros(*lead, x.shape[-2], shape[1]).index_add_(-1, cols, x)
+    return x.new_zeros(*lead, shape[0], shape[1]).index_add_(-2, rows, out_c)
+
+
+def next_fast_size(n: int) -> int:
+    """Smallest multiple of 8 >= n whose other factors are <= 11 (fast for MKL/pocketfft FFTs)."""
+    m = max(8, -(-n // 8) * 8)
+    while True:
+        k = m
+        for p in (2, 3, 5, 7, 11):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 8
+
+
+def centred_spectrum(filters: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """rfft2 of odd-sized filters (..., kh, kw) embedded in ``size`` with their centre at (0, 0)."""
+    kh, kw = filters.shape[-2:]
+    padded = F.pad(filters, (0, size[1] - kw, 0, size[0] - kh))
+    padded = torch.roll(padded, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
+    return torch.fft.rfft2(padded)
+
+
+class PatchGrid:
+    """Nodes, windows, patch extraction and blending for an (H, W) image.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image (H, W).
+    stride : int
+        Minimum node spacing in pixels (the resolution at which the kernel may vary); it is
+        rounded up so that the patch side ``2 * stride + 2 * margin`` is a fast FFT size.
+    margin : int
+        Extension of each node's patch; must be >= the radius of every filter applied.
+    device : torch.device
+        Where index tensors and the window live.
+    boundary : str
+        How the image continues beyond its edges: ``"symmetric"`` (mirrored, the forward model
+        of an observed image) or ``"periodic"`` (IRC's extended working domain).
+    """
+
+    def __init__(self, shape, stride: int = 64, margin: int = 18, device=None,
+                 boundary: str = "symmetric"):
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.patch_size = n = next_fast_size(2 * int(stride) + 2 * int(margin))
+        self.stride = s = (n - 2 * int(margin)) // 2
+        self.margin = m = (n - 2 * s) // 2
+        self.nodes = tuple(math.ceil((size - 1) / s) + 1 for size in self.shape)
+        indices = boundary_indices(boundary)
+        # Patch of node k covers pixels [k s - s - m, k s + s + m) of the extended image.
+        offsets = torch.arange(n, device=device)
+        self._gather = []
+        for size, count in zip(self.shape, self.nodes):
+            ext = indices(size, s + m, count * s + m - size, device)
+            starts = torch.arange(count, device=device) * s
+            self._gather.append(ext[starts[:, None] + offsets[None, :]])  # (count, n)
+        rows, cols = self._gather
+        self._flat = (rows[:, None, :, None] * self.shape[1] + cols[None, :, None, :]).reshape(-1)
+        hat = 1.0 - torch.abs(torch.arange(-s, s, device=device, dtype=torch.float32)) / s
+        self.window = hat[:, None] * hat[None, :]
+
+    @property
+    def spectrum_shape(self) -> tuple[int, int]:
+        return (self.patch_size, self.patch_size // 2 + 1)
+
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """Input patches (..., nr, nc, N, N) of images (..., H, W)."""
+        lead = x.shape[:-2]
+        flat = x.reshape(-1, self.shape[0] * self.shape[1])[:, self._flat]
+        return flat.reshape(*lead, *self.nodes, self.patch_size, self.patch_size)
+
+    def patches_adjoint(self, patches: torch.Tensor) -> torch.Tensor:
+        """Adjoint of :meth:`patches`: scatter-add patches back onto (..., H, W)."""
+        lead = patches.shape[:-4]
+        flat = patches.reshape(-1, self._flat.numel())
+        out = flat.new_zeros(flat.shape[0], self.shape[0] * self.shape[1])
+        out.index_add_(1, self._flat, flat)
+        return out.reshape(*lead, *self.shape)
+
+    def spectra(self, x: torch.Tensor) -> torch.Tensor:
+        """rfft2 of the input patches: (..., H, W) -> (..., nr, nc, N, N // 2 + 1)."""
+        return torch.fft.rfft2(self.patches(x))
+
+    def blend(self, patches: torch.Tensor) -> torch.Tensor:
+        """Window the patches' central regions and overlap-add them (..., nr, nc, N, N) -> image."""
+        s, m = self.stride, self.margin
+        nr, nc = self.nodes
+        region = patches[..., m : m + 2 * s, m : m + 2 * s] * self.window
+        lead = region.shape[:-4]
+        canvas = region.new_zeros(*lead, nr + 1, s, nc + 1, s)
+        for a in (0, 1):
+            for b in (0, 1):
+                quadrant = region[..., a * s : (a + 1) * s, b * s : (b + 1) * s]
+                canvas[..., a : a + nr, :, b : b + nc, :] += quadrant.transpose(-3, -2)
+        canvas = canvas.reshape(*lead, (nr + 1) * s, (nc + 1) * s)
+        return canvas[..., s : s + self.shape[0], s : s + self.shape[1]]
+
+    def blend_spectra(self, spectra: torch.Tensor) -> torch.Tensor:
+        """irfft2 then :meth:`blend`."""
+        return self.blend(torch.fft.irfft2(spectra, s=(self.patch_size,) * 2))
+
+    def blend_adjoint(self, image: torch.Tensor) -> torch.Tensor:
+        """Adjoint of :meth:`blend`: windowed regions of ``image``, zero-padded to patches."""
+        s, m = self.stride, self.margin
+        nr, nc = self.nodes
+        h, w = self.shape
+        lead = image.shape[:-2]
+        canvas = F.pad(image, (s, (nc + 1) * s - s - w, s, (nr + 1) * s - s - h))
+        canvas = canvas.reshape(*lead, nr + 1, s, nc + 1, s)
+        region = image.new_empty(*lead, nr, nc, 2 * s, 2 * s)
+        for a in (0, 1):
+            for b in (0, 1):
+                region[..., a * s : (a + 1) * s, b * s : (b + 1) * s] = canvas[
+                    ..., a : a + nr, :, b : b + nc, :].transpose(-3, -2)
+        return F.pad(region * self.window, (m, m, m, m))

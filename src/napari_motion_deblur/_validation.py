@@ -1,0 +1,111 @@
+"""Input checking shared by the public functions: clear errors, no mutation of caller data."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .motion import MAX_LENGTH, MotionField
+
+#: Smallest image side accepted (a deconvolution needs some context around each pixel).
+MIN_SIDE = 4
+#: Largest PSF side accepted.
+MAX_PSF_SIDE = 127
+_FLOAT_SLACK = 0.5
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How to give a result back the caller's layout: 2-D or channels-last."""
+
+    ndim: int
+
+
+def as_float_image(image) -> tuple[np.ndarray, Layout]:
+    """Validate an image and return a new float32 (H, W, C) array in [0, 1] units.
+
+    Accepts (H, W) or (H, W, C) with C in 1..4; floats are expected in [0, 1], integer dtypes are
+    divided by their maximum. Raises ``ValueError`` for anything else.
+    """
+    if isinstance(image, MotionField) or image is None:
+        raise ValueError(f"expected an image array, got {type(image).__name__}")
+    try:
+        array = np.asarray(image)
+    except Exception as err:  # pragma: no cover - exotic array-likes
+        raise ValueError(f"cannot read the image as an array ({err})") from err
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
+                                   or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"image dtype {array.dtype} is not supported; pass a float array in "
+                         "[0, 1] or an integer array (uint8, uint16, ...).")
+    if array.ndim not in (2, 3) or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
+        raise ValueError(f"image must be (H, W) gray or (H, W, C) with 1-4 channels last; got "
+                         f"shape {array.shape}. For stacks, deconvolve each 2-D slice.")
+    if array.shape[0] < MIN_SIDE or array.shape[1] < MIN_SIDE:
+        raise ValueError(f"image is too small ({array.shape[0]}x{array.shape[1]}); both sides "
+                         f"must be at least {MIN_SIDE} pixels.")
+    if np.issubdtype(array.dtype, np.integer):
+        out = array.astype(np.float32) / np.float32(np.iinfo(array.dtype).max)
+    else:
+        out = array.astype(np.float32, copy=True)
+        if not np.isfinite(out).all():
+            raise ValueError("image holds NaN or infinite values; replace them before deblurring.")
+        lo, hi = float(out.min()), float(out.max())
+        if lo < -_FLOAT_SLACK or hi > 1.0 + _FLOAT_SLACK:
+            raise ValueError(f"float images must hold intensities in [0, 1]; got [{lo:.4g}, "
+                             f"{hi:.4g}]. Divide by the data range (or pass the integer array).")
+    layout = Layout(array.ndim)
+    if out.ndim == 2:
+        out = out[..., None]
+    return out, layout
+
+
+def restore_layout(result: np.ndarray, layout: Layout) -> np.ndarray:
+    """(H, W, C) float32 -> the caller's layout."""
+    return result[..., 0] if layout.ndim == 2 else result
+
+
+def check_motion_or_psf(motion_or_psf, shape: tuple[int, int]):
+    """Return a :class:`MotionField` matching ``shape`` or a normalized float32 PSF.
+
+    A ``(length, angle)`` pair means a uniform field; a 2-D array means a PSF.
+    """
+    if isinstance(motion_or_psf, MotionField):
+        if motion_or_psf.shape != tuple(shape):
+            raise ValueError(f"motion field shape {motion_or_psf.shape} does not match the image "
+                             f"(H, W) = {tuple(shape)}.")
+        if float(motion_or_psf.length.max()) > MAX_LENGTH:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                clipped = motion_or_psf.clipped()
+            warnings.warn(f"motion longer than {MAX_LENGTH:g} px (max "
+                          f"{float(motion_or_psf.length.max()):.1f}) was clipped to "
+                          f"{MAX_LENGTH:g} px, the longest streak the kernel bank holds.",
+                          UserWarning, stacklevel=3)
+            return clipped
+        return motion_or_psf
+    if isinstance(motion_or_psf, tuple) and len(motion_or_psf) == 2 and all(
+            np.isscalar(v) for v in motion_or_psf):
+        return check_motion_or_psf(MotionField.uniform(shape, *map(float, motion_or_psf)), shape)
+    return check_psf(motion_or_psf)
+
+
+def check_psf(psf) -> np.ndarray:
+    """Validate a PSF: 2-D, finite, summing to a positive number; returns it normalized."""
+    try:
+        array = np.array(psf, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as err:
+        raise ValueError("motion_or_psf must be a MotionField, a (length, angle) pair or a 2-D "
+                         f"PSF array ({err}).") from err
+    if array.ndim != 2 or array.size == 0:
+        raise ValueError("a PSF must be a non-empty 2-D array; got shape "
+                         f"{array.shape}. (Pass a MotionField for per-pixel motion.)")
+    if max(array.shape) > MAX_PSF_SIDE:
+        raise ValueError(f"PSF of shape {array.shape} is larger than {MAX_PSF_SIDE} px.")
+    if not np.isfinite(array).all():
+        raise ValueError("PSF holds NaN or infinite values.")
+    total = float(array.sum())
+    if not total > 0:
+        raise ValueError(f"PSF must sum to a positive number (it sums to {total:.4g}).")
+    return (array / total).astype(np.float32)

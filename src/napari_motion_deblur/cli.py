@@ -1,0 +1,82 @@
+"""Command line: ``napari-motion-deblur demo`` (and ``demo --gui``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
+    mse = float(np.mean((np.clip(estimate, 0, 1) - truth) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+def demo(out: Path, device: str = "auto", seed: int = 0) -> dict:
+    """Blur a built-in photograph with a known non-uniform field, deconvolve it, save a PNG.
+
+    Returns the measured PSNRs (dB) and the deconvolution time (s).
+    """
+    from skimage import data, io
+
+    from .deconvolution import deconvolve, get_model
+    from .synthesis import blur, camera_shake_field
+
+    sharp = data.astronaut().astype(np.float32) / 255.0
+    field = camera_shake_field(sharp.shape[:2], seed, max_length=25.0, min_length=25.0)
+    blurred = np.clip(blur(sharp, field, noise_sigma=0.01, seed=seed), 0, 1)
+    get_model(device)  # builds (or loads from the cache) the inverse filters once
+    deconvolve(blurred[:64, :64], field.__class__(field.length[:64, :64], field.angle[:64, :64]),
+               device=device)  # warm-up
+    start = time.perf_counter()
+    restored = deconvolve(blurred, field, device=device)
+    seconds = time.perf_counter() - start
+    out.mkdir(parents=True, exist_ok=True)
+    panel = np.concatenate([blurred, restored, sharp], axis=1)
+    path = out / "demo_before_after.png"
+    io.imsave(path, (np.clip(panel, 0, 1) * 255).round().astype(np.uint8), check_contrast=False)
+    result = {
+        "image": "skimage.data.astronaut (512x512 RGB)",
+        "max_length_px": float(field.length.max()),
+        "psnr_blurry": _psnr(blurred, sharp),
+        "psnr_deblurred": _psnr(restored, sharp),
+        "seconds": seconds,
+        "png": str(path),
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="napari-motion-deblur", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_demo = sub.add_parser("demo", help="deblur a built-in image with a known motion field")
+    p_demo.add_argument("--out", type=Path, default=Path("demo-output"),
+                        help="folder for the before/after PNG (default: ./demo-output)")
+    p_demo.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p_demo.add_argument("--gui", action="store_true",
+                        help="open napari with the sample data and the three widgets docked")
+    args = parser.parse_args(argv)
+    if args.command == "demo" and args.gui:
+        from ._widgets.launch import launch_demo_viewer
+
+        launch_demo_viewer()
+        return 0
+    try:
+        result = demo(args.out, args.device)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{result['image']}, non-uniform camera shake up to {result['max_length_px']:.0f} px, "
+          "noise sigma 0.01")
+    print(f"PSNR blurry    {result['psnr_blurry']:.2f} dB")
+    print(f"PSNR deblurred {result['psnr_deblurred']:.2f} dB  (IRC-Net, 5 stages x 2 iterations)")
+    print(f"time           {result['seconds']:.2f} s")
+    print(f"wrote {result['png']} (blurry | deblurred | sharp)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

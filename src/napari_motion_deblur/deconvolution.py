@@ -1,0 +1,156 @@
+"""Public non-blind deconvolution: a stage generator for live display, and a synchronous wrapper."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._validation import as_float_image, check_motion_or_psf, restore_layout
+from .irc import DEFAULT_LAMBDA, MAX_STAGES, IRCNet
+from .motion import MotionField
+
+MAX_ITERATIONS = 10
+_models: dict[str, IRCNet] = {}
+_models_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DeconvolutionProgress:
+    """One update from :func:`iter_deconvolve`: the estimate after stage ``stage`` of ``stages``.
+
+    ``estimate`` is float32 in the input image's shape, clipped to [0, 1].
+    """
+
+    stage: int
+    stages: int
+    estimate: np.ndarray
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when present; CUDA asked for but absent falls back to CPU, warning."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    name = device.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            warnings.warn("CUDA was requested but is not available; running on the CPU.",
+                          UserWarning, stacklevel=3)
+            return torch.device("cpu")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+
+
+def get_model(device: str | torch.device = "auto") -> IRCNet:
+    """The shared IRC-Net for a device (built once; its inverse filters are cached on disk)."""
+    device = resolve_device(device)
+    with _models_lock:
+        key = str(device)
+        if key not in _models:
+            _models[key] = IRCNet().to(device).eval()
+        return _models[key]
+
+
+def _check_counts(stages, iterations, regularization):
+    if not isinstance(stages, (int, np.integer)) or not 1 <= stages <= MAX_STAGES:
+        raise ValueError(f"stages must be an integer in 1..{MAX_STAGES}, got {stages!r}")
+    if not isinstance(iterations, (int, np.integer)) or not 1 <= iterations <= MAX_ITERATIONS:
+        raise ValueError(
+            f"iterations must be an integer in 1..{MAX_ITERATIONS}, got {iterations!r}")
+    if not (np.isscalar(regularization) and np.isfinite(regularization) and regularization >= 0):
+        raise ValueError(f"regularization must be a finite number >= 0, got {regularization!r}")
+
+
+@torch.no_grad()
+def iter_deconvolve(
+    image,
+    motion_or_psf,
+    stages: int = 5,
+    iterations: int = 2,
+    regularization: float = DEFAULT_LAMBDA,
+    device: str | torch.device = "auto",
+    model: IRCNet | None = None,
+) -> Generator[DeconvolutionProgress, None, np.ndarray]:
+    """Deconvolve stage by stage, yielding a :class:`DeconvolutionProgress` after each stage.
+
+    Arguments as :func:`deconvolve`. The generator's return value (``StopIteration.value``) is
+    the final estimate, equal to the last yielded one. Closing the generator between yields stops
+    the work (a GUI's Cancel).
+    """
+    _check_counts(stages, iterations, regularization)
+    img, layout = as_float_image(image)
+    target = check_motion_or_psf(motion_or_psf, img.shape[:2])
+    net = model if model is not None else get_model(device)
+    dev = net.inverse_bank.device
+    if isinstance(target, MotionField):
+        ops = net.motion_operators(target)
+    else:
+        ops = net.psf_operators(torch.from_numpy(target), img.shape[:2])
+    colour = img[..., :3]
+    y = torch.from_numpy(np.ascontiguousarray(np.moveaxis(colour, -1, 0))).to(dev)
+    estimate = None
+    for s, x in net.stages(y, ops, stages, iterations, float(regularization)):
+        out = np.moveaxis(x.clamp(0, 1).cpu().numpy(), 0, -1)
+        if img.shape[-1] == 4:
+            out = np.concatenate([out, img[..., 3:]], axis=-1)
+        estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)
+        yield DeconvolutionProgress(s + 1, stages, estimate)
+    return estimate
+
+
+def deconvolve(
+    image,
+    motion_or_psf,
+    stages: int = 5,
+    iterations: int = 2,
+    regularization: float = DEFAULT_LAMBDA,
+    device: str | torch.device = "auto",
+    model: IRCNet | None = None,
+) -> np.ndarray:
+    """Remove known blur with IRC-Net (non-blind; per-pixel motion or a uniform PSF).
+
+    Parameters
+    ----------
+    image : array_like, (H, W) or (H, W, C)
+        Blurred image; float in [0, 1] or an integer dtype (scaled by its range). Colour images
+        are deblurred per channel with the same blur; an alpha channel is passed through.
+    motion_or_psf : MotionField, (length, angle) or array_like (kh, kw)
+        Per-pixel linear motion (lengths above 35 px are clipped, with a warning), a uniform
+        linear motion, or any PSF (normalized to sum 1), e.g. a microscope PSF.
+    stages : int
+        ADMM stages N (1-20).
+    iterations : int
+        IRC iterations T per stage (1-10).
+    regularization : float
+        Weight of the sparse-gradient prior; raise it for noisier images.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    model : IRCNet, optional
+        A specific (e.g. fine-tuned) network; default: the shared one for ``device``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the image's shape, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For an unusable image, field, PSF or parameter (the message says what is accepted).
+    """
+    gen = iter_deconvolve(image, motion_or_psf, stages, iterations, regularization, device, model)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

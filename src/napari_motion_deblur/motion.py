@@ -1,0 +1,195 @@
+"""The per-pixel linear motion model.
+
+Convention (the project's public contract): at every pixel the blur is a straight streak of
+``length`` pixels (its full extent; ``length <= 1`` means no blur) at ``angle`` degrees in
+[0, 180), counter-clockwise from the +column axis as displayed, rows pointing down. The streak
+direction in (row, col) is ``(-sin(angle), cos(angle))``; a streak has no sign.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+#: The longest streak the kernel bank represents (paper, Section 2.2).
+MAX_LENGTH = 35.0
+
+
+class MotionField:
+    """A dense linear-motion field: one (length, angle) pair per pixel.
+
+    Parameters
+    ----------
+    length : array_like, shape (H, W)
+        Full streak extent in pixels, ``>= 0``; values ``<= 1`` mean no blur.
+    angle : array_like, shape (H, W)
+        Streak orientation in degrees, counter-clockwise from the +column axis as displayed.
+        Any finite value is accepted and wrapped into [0, 180).
+
+    Raises
+    ------
+    ValueError
+        If the arrays are not 2-D, differ in shape, are empty, hold non-finite values, or
+        ``length`` is negative.
+
+    Notes
+    -----
+    The arrays are copied into float32; the caller's arrays are never modified.
+    """
+
+    def __init__(self, length, angle):
+        length = _as_2d_float(length, "length")
+        angle = _as_2d_float(angle, "angle")
+        if length.shape != angle.shape:
+            raise ValueError(
+                f"MotionField: length has shape {length.shape} but angle has shape "
+                f"{angle.shape}; both must be the same (H, W)."
+            )
+        if (length < 0).any():
+            raise ValueError(
+                "MotionField: length must be >= 0 pixels (found "
+                f"{float(length.min()):.3g}); a streak's extent cannot be negative."
+            )
+        self._length = length
+        self._angle = np.mod(angle, 180.0).astype(np.float32)
+        # np.mod can return exactly 180.0 for tiny negative inputs in float32.
+        self._angle[self._angle >= 180.0] = 0.0
+        self._length.setflags(write=False)
+        self._angle.setflags(write=False)
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def length(self) -> np.ndarray:
+        """Streak extent in pixels, float32 (H, W), read-only."""
+        return self._length
+
+    @property
+    def angle(self) -> np.ndarray:
+        """Streak angle in degrees in [0, 180), float32 (H, W), read-only."""
+        return self._angle
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The (H, W) shape of the field."""
+        return self._length.shape
+
+    def __repr__(self) -> str:
+        return (
+            f"MotionField(shape={self.shape}, length=[{self._length.min():.3g}, "
+            f"{self._length.max():.3g}] px)"
+        )
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, MotionField):
+            return NotImplemented
+        return np.array_equal(self._length, other._length) and np.array_equal(
+            self._angle, other._angle
+        )
+
+    # --------------------------------------------------------------- constructors
+    @classmethod
+    def uniform(cls, shape: tuple[int, int], length: float, angle: float) -> MotionField:
+        """Return a field with the same streak at every pixel.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The (H, W) shape.
+        length : float
+            Streak extent in pixels.
+        angle : float
+            Streak angle in degrees.
+        """
+        if len(shape) != 2:
+            raise ValueError(f"MotionField.uniform: shape must be (H, W), got {shape!r}.")
+        return cls(np.full(shape, length, np.float32), np.full(shape, angle, np.float32))
+
+    @classmethod
+    def from_vectors(cls, drow, dcol) -> MotionField:
+        """Build a field from streak vectors spanning the full streak.
+
+        Parameters
+        ----------
+        drow, dcol : array_like, shape (H, W)
+            Row and column components of a vector of length ``length`` along the streak. The
+            sign is irrelevant: ``(drow, dcol)`` and ``(-drow, -dcol)`` give the same field.
+        """
+        drow = _as_2d_float(drow, "drow")
+        dcol = _as_2d_float(dcol, "dcol")
+        if drow.shape != dcol.shape:
+            raise ValueError(
+                f"MotionField.from_vectors: drow {drow.shape} and dcol {dcol.shape} differ."
+            )
+        length = np.hypot(drow, dcol)
+        angle = np.degrees(np.arctan2(-drow, dcol))
+        return cls(length, angle)
+
+    def to_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the streak vectors ``(drow, dcol) = length * (-sin a, cos a)``."""
+        rad = np.radians(self._angle)
+        return -self._length * np.sin(rad), self._length * np.cos(rad)
+
+    def clipped(self, max_length: float = MAX_LENGTH, *, warn: bool = True) -> MotionField:
+        """Return a copy whose lengths are clipped to ``max_length``, warning if any were.
+
+        Lengths beyond the kernel bank (35 px) cannot be represented; deconvolution clips
+        them and says so rather than extrapolating silently.
+        """
+        too_long = self._length > max_length
+        if not too_long.any():
+            return self
+        if warn:
+            warnings.warn(
+                f"{int(too_long.sum())} pixel(s) have motion longer than {max_length:g} px "
+                f"(max {float(self._length.max()):.1f}); clipped to {max_length:g} px, the "
+                "longest streak the kernel bank represents.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return MotionField(np.minimum(self._length, max_length), self._angle)
+
+    # ------------------------------------------------------------------------- io
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save as ``.npz`` with float32 arrays ``length`` and ``angle``; return the path."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(
+                ".npz"
+            )
+        np.savez_compressed(path, length=self._length, angle=self._angle)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MotionField:
+        """Load a field saved by :meth:`save` (an ``.npz`` with ``length`` and ``angle``)."""
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, EOFError, ValueError) as err:
+            raise ValueError(f"{path}: cannot be read as a motion-field .npz ({err}).") from err
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path}: not an .npz archive; expected arrays 'length' and 'angle'.")
+        with data:
+            missing = {"length", "angle"} - set(data.files)
+            if missing:
+                raise ValueError(
+                    f"{path}: not a motion field, missing array(s) {sorted(missing)}; "
+                    "expected an .npz with arrays 'length' and 'angle'."
+                )
+            return cls(data["length"], data["angle"])
+
+
+def _as_2d_float(values, name: str) -> np.ndarray:
+    try:
+        array = np.array(values, dtype=np.float32, copy=True)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"MotionField: {name} must be a numeric (H, W) array ({err}).") from err
+    if array.ndim != 2:
+        raise ValueError(f"MotionField: {name} must be 2-D (H, W), got shape {array.shape}.")
+    if array.size == 0:
+        raise ValueError(f"MotionField: {name} is empty (shape {array.shape}).")
+    if not np.isfinite(array).all():
+        raise ValueError(f"MotionField: {name} holds NaN or infinite values.")
+    return array
