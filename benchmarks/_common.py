@@ -1,0 +1,71 @@
+"""Shared helpers of the benchmark scripts: data, metrics, machine description, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skimage import io
+from skimage.metrics import structural_similarity
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
+    mse = float(np.mean((np.clip(estimate, 0, 1) - truth) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+def ssim(estimate: np.ndarray, truth: np.ndarray) -> float:
+    channel_axis = -1 if truth.ndim == 3 else None
+    return float(structural_similarity(np.clip(estimate, 0, 1), truth, data_range=1.0,
+                                       channel_axis=channel_axis))
+
+
+def load_set12(folder: Path, count: int = 12) -> list[tuple[str, np.ndarray]]:
+    files = sorted(Path(folder).glob("*.png"))[:count]
+    if not files:
+        raise SystemExit(f"no PNG images in {folder}; pass --data")
+    return [(f.stem, io.imread(f).astype(np.float32) / 255.0) for f in files]
+
+
+def machine(threads: int) -> str:
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"torch {torch.__version__} with {threads} thread(s), CPU only")
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def save(name: str, payload: dict, markdown: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {"date": time.strftime("%Y-%m-%d"), **payload}
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    print(markdown)
+
+
+#: Border removed after blurring: no method then knows what lies beyond the image edge, as
+#: with a real photograph (the blurred border pixels mix in scene content that is not shown).
+CROP = 20
+
+
+def observe(sharp: np.ndarray, motion_or_psf, sigma: float, seed: int, crop: int = CROP):
+    """Blur with the project's operator, add noise, crop ``crop`` px: (blurred, sharp, motion)."""
+    from napari_motion_deblur import MotionField, blur
+
+    blurred = blur(sharp, motion_or_psf, sigma, seed=seed)
+    inner = (slice(crop, -crop), slice(crop, -crop))
+    if isinstance(motion_or_psf, MotionField):
+        motion_or_psf = MotionField(motion_or_psf.length[inner], motion_or_psf.angle[inner])
+    return blurred[inner], np.ascontiguousarray(sharp[inner]), motion_or_psf
