@@ -76,10 +76,10 @@ def main():
 
     tune = cases[:4]
     lam_scores = {lam: float(np.mean([psnr(nu_cg(y, f, lam), x) for _, x, f, y in tune]))
-                  for lam in (0.0006, 0.001, 0.0016)}
+                  for lam in (0.0006, 0.001, 0.0016, 0.0024)}
     lam = max(lam_scores, key=lam_scores.get)
     nsr_scores = {n: float(np.mean([psnr(wiener_mean(y, f, n), x) for _, x, f, y in tune]))
-                  for n in (1e-3, 3e-3, 1e-2, 3e-2)}
+                  for n in (3e-3, 1e-2, 3e-2, 1e-1)}
     nsr = max(nsr_scores, key=nsr_scores.get)
     print("NU-CG lambda:", lam_scores, "-> ", lam, "| Wiener nsr:", nsr_scores, "->", nsr)
 

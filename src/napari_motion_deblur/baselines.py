@@ -20,6 +20,9 @@ import torch
 from ._patches import centred_spectrum, next_fast_size, symmetric_indices
 from .irc import soft_threshold
 
+#: Symmetric extension, in PSF sizes, before an FFT method treats the image as periodic.
+_PAD_FACTOR = 6
+
 
 def _grad(x: torch.Tensor) -> torch.Tensor:
     """Forward differences with symmetric (Neumann) boundaries: zero at the far edge."""
@@ -104,7 +107,7 @@ def admm_tv_fft(y: torch.Tensor, psf: np.ndarray, lam: float, rho: float = 0.008
     """
     h, w = y.shape[-2:]
     k = torch.as_tensor(psf, dtype=y.dtype, device=y.device)
-    margin = max(k.shape) if pad else 0
+    margin = _PAD_FACTOR * max(k.shape) if pad else 0
     yy, size = _extend(y, margin) if pad else (y, (h, w))
     k_hat = centred_spectrum(k, size)
     g = torch.zeros(2, 3, 3, dtype=y.dtype, device=y.device)
@@ -132,7 +135,7 @@ def wiener(y: torch.Tensor, psf: np.ndarray, noise_to_signal: float = 1e-3) -> t
     """Wiener deconvolution ``conj(K) / (|K|^2 + nsr)`` on a symmetrically extended image."""
     h, w = y.shape[-2:]
     k = torch.as_tensor(psf, dtype=y.dtype, device=y.device)
-    margin = max(k.shape)
+    margin = _PAD_FACTOR * max(k.shape)
     yy, size = _extend(y, margin)
     k_hat = centred_spectrum(k, size)
     x = torch.fft.irfft2(torch.fft.rfft2(yy) * k_hat.conj() / (k_hat.abs() ** 2 + noise_to_signal),
