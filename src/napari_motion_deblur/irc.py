@@ -141,9 +141,12 @@ class IRCNet(nn.Module):
         Notes
         -----
         The x-update runs on the patch spectra: each iteration takes two forward and two inverse
-        FFTs of the patch stack (x and the data residual in, ``K x`` and the update out), the
-        gradient residuals entering as ``D1 T1 + D2 T2 - (D1 G1 + D2 G2) X`` with the target's
-        spectra ``T`` computed once per stage.
+        FFTs of the patch stack (the data residual in, the update ``p = D r`` out, ``p`` in,
+        ``K p`` out), the gradient residuals entering as ``D1 T1 + D2 T2 - (D1 G1 + D2 G2) X``
+        with the target's spectra ``T`` computed once per stage. ``x``, its spectra and ``K x``
+        are updated incrementally. The step along ``p`` is the exact minimizer of the x-update's
+        least-squares objective (1 for a perfect inverse): IRC alone can diverge where adjacent
+        nodes blend very different kernels (object boundaries), the line search cannot.
         """
         if not 1 <= n_stages <= MAX_STAGES:
             raise ValueError(f"stages must be in 1..{MAX_STAGES}, got {n_stages}")
@@ -160,17 +163,28 @@ class IRCNet(nn.Module):
         g_hat = centred_spectrum(self.gradient_filters, (grid.patch_size,) * 2)
         coupling = d1 * g_hat[0] + d2 * g_hat[1]
         x = y
+        x_hat = grid.spectra(x)
+        blurred = grid.blend_spectra(x_hat * blur_hat)
         beta = torch.zeros(y.shape[0], 2, *y.shape[-2:], dtype=y.dtype, device=y.device)
         for s in range(n_stages):
             tau = torch.exp(self.log_threshold[s])[None, :, None, None] * (lam / self.rho)
             z = soft_threshold(gradients(x) + beta, tau)
-            target = grid.spectra(z - beta)
-            prior = d1 * target[:, 0] + d2 * target[:, 1]
+            target = z - beta
+            prior = d1 * grid.spectra(target[:, 0]) + d2 * grid.spectra(target[:, 1])
             for _ in range(iterations):
-                x_hat = grid.spectra(x)
-                data = mask * (y - grid.blend_spectra(x_hat * blur_hat))
-                update = d0 * grid.spectra(data) + prior - coupling * x_hat
-                x = x + grid.blend_spectra(update)
+                data = mask * (y - blurred)
+                step = grid.blend_spectra(d0 * grid.spectra(data) + prior - coupling * x_hat)
+                step_hat = grid.spectra(step)
+                blurred_step = grid.blend_spectra(step_hat * blur_hat)
+                grad_step = gradients(step)
+                gain = ((mask * blurred_step * data).sum((-2, -1))
+                        + self.rho * (grad_step * (target - gradients(x))).sum((1, -2, -1)))
+                cost = ((mask * blurred_step**2).sum((-2, -1))
+                        + self.rho * (grad_step**2).sum((1, -2, -1)))
+                alpha = (gain / cost.clamp_min(1e-20))[:, None, None]
+                x = x + alpha * step
+                x_hat = x_hat + alpha[..., None, None] * step_hat
+                blurred = blurred + alpha * blurred_step
             beta = beta + self.update_rate[s] * (gradients(x) - z)
             yield s, x[..., p : p + h, p : p + w]
 

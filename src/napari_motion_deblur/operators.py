@@ -137,32 +137,49 @@ class SpaceVaryingConvolution(nn.Module):
         return grid.patches_adjoint(torch.fft.irfft2(spec, s=(grid.patch_size,) * 2))
 
 
-def node_mixture(field: MotionField, grid: PatchGrid, device=None) -> torch.Tensor:
-    """Weights of the 511 bank kernels at each node: the hat-window average of Eq. 17's weights.
+def node_motion(field: MotionField, grid: PatchGrid, device=None):
+    """Each node's motion: the hat-window average of its pixels' streaks, (nr, nc) length, angle.
 
-    Returns a (nr, nc, 511) tensor whose rows sum to 1. The field is read on a sub-grid (every
-    ``stride // 16`` pixels), which changes a node's window average negligibly and bounds the
+    Angles are averaged as doubled-angle vectors weighted by the streak travel ``l - 1`` (a
+    streak has no sign, and still pixels carry no direction). The field is read on a sub-grid
+    (every ``stride // 16`` pixels), which changes a window average negligibly and bounds the
     cost on large images.
     """
     step = max(1, grid.stride // 16)
-    length = torch.tensor(field.length[::step, ::step], device=device)
-    angle = torch.tensor(field.angle[::step, ::step], device=device)
-    indices, weights = interpolation_weights(length, angle)  # (h, w, 4)
+    length = torch.tensor(field.length[::step, ::step], device=device).clamp_min(1.0)
+    theta = torch.deg2rad(torch.tensor(field.angle[::step, ::step], device=device)) * 2
+    travel = length - 1.0
+    values = torch.stack([length, travel * torch.cos(theta), travel * torch.sin(theta),
+                          torch.ones_like(length)], -1)  # (h, w, 4)
     nr, nc = grid.nodes
-    s, nb = grid.stride, bank_size()
+    s = grid.stride
     rows = torch.arange(0, field.shape[0], step, device=device, dtype=torch.float32) / s
     cols = torch.arange(0, field.shape[1], step, device=device, dtype=torch.float32) / s
     r0, c0 = rows.floor(), cols.floor()
     fr, fc = (rows - r0)[:, None], (cols - c0)[None, :]
     r0, c0 = r0.long()[:, None], c0.long()[None, :]
-    mixture = torch.zeros(nr * nc * nb, device=device)
+    sums = torch.zeros(nr * nc, 4, device=device)
     for dr, wr in ((0, 1 - fr), (1, fr)):
         for dc, wc in ((0, 1 - fc), (1, fc)):
             node = (r0 + dr).clamp(max=nr - 1) * nc + (c0 + dc).clamp(max=nc - 1)  # (h, w)
-            hat = (wr * wc)[..., None] * weights
-            mixture.index_add_(0, (node[..., None] * nb + indices).reshape(-1), hat.reshape(-1))
-    mixture = mixture.reshape(nr, nc, nb)
-    return mixture / mixture.sum(-1, keepdim=True).clamp_min(1e-12)
+            sums.index_add_(0, node.reshape(-1), ((wr * wc)[..., None] * values).reshape(-1, 4))
+    sums = sums / sums[:, 3:].clamp_min(1e-12)
+    angle = torch.rad2deg(torch.atan2(sums[:, 2], sums[:, 1]) / 2)
+    return sums[:, 0].reshape(nr, nc), torch.remainder(angle, 180.0).reshape(nr, nc)
+
+
+def node_mixture(field: MotionField, grid: PatchGrid, device=None) -> torch.Tensor:
+    """Weights of the 511 bank kernels at each node, (nr, nc, 511), rows summing to 1.
+
+    A node takes its averaged motion (:func:`node_motion`) and the 4 bracketing bank kernels of
+    Eq. 17. Blending only neighbouring bank kernels keeps each node's inverse filters (blended
+    with the same weights) a good inverse of its kernel; averaging the bank weights of all the
+    pixels under a window would mix unrelated kernels across motion boundaries and break that.
+    """
+    length, angle = node_motion(field, grid, device)
+    indices, weights = interpolation_weights(length, angle)  # (nr, nc, 4)
+    mixture = torch.zeros(*length.shape, bank_size(), device=device)
+    return mixture.scatter_add_(-1, indices, weights)
 
 
 def mix_bank(mixture: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
