@@ -58,11 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p_demo.add_argument("--gui", action="store_true",
                         help="open napari with the sample data and the three widgets docked")
+    p_demo.add_argument("--sample", choices=("photograph", "microscopy"), default="photograph",
+                        help="sample shown by --gui (default: photograph)")
     args = parser.parse_args(argv)
     if args.command == "demo" and args.gui:
         from ._widgets.launch import launch_demo_viewer
 
-        launch_demo_viewer()
+        launch_demo_viewer(args.sample)
         return 0
     try:
         result = demo(args.out, args.device)

@@ -1,0 +1,98 @@
+"""Work run in napari thread workers: frozen parameter snapshots in, typed updates out.
+
+Nothing here touches the viewer or a widget; handlers in the widgets apply the updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..deconvolution import iter_deconvolve
+from ..motion import MotionField
+
+
+@dataclass(frozen=True)
+class DeblurJob:
+    """Everything one deblur run needs, copied from the widget when Run is pressed.
+
+    ``planes`` holds ``(index, plane)`` pairs: the index along the stack axes (``()`` for a
+    single image) and a float32 (H, W[, C]) plane in [0, 1].
+    """
+
+    planes: tuple
+    motion: object  # MotionField, (length, angle) or a 2-D PSF array
+    stages: int
+    iterations: int
+    regularization: float
+    device: str
+
+
+@dataclass(frozen=True)
+class DeblurUpdate:
+    """The estimate of plane ``plane`` (of ``planes``) after stage ``stage`` of ``stages``."""
+
+    index: tuple
+    plane: int
+    planes: int
+    stage: int
+    stages: int
+    estimate: np.ndarray
+
+    @property
+    def done(self) -> int:
+        """Stages completed over the whole job."""
+        return self.plane * self.stages + self.stage
+
+    @property
+    def total(self) -> int:
+        """Stages in the whole job."""
+        return self.planes * self.stages
+
+
+@dataclass(frozen=True)
+class JobError:
+    """A failure, carried to the GUI thread as a value (shown there as a notification)."""
+
+    message: str
+
+
+def run_deblur(job: DeblurJob) -> Generator[DeblurUpdate | JobError, None, int]:
+    """Deconvolve every plane of ``job`` stage by stage; return the number of planes done.
+
+    A failure is yielded as a :class:`JobError` (and the work stops) rather than raised, so the
+    GUI shows a short notification instead of a traceback.
+    """
+    for i, (index, plane) in enumerate(job.planes):
+        try:
+            for progress in iter_deconvolve(plane, job.motion, job.stages, job.iterations,
+                                            job.regularization, job.device):
+                yield DeblurUpdate(tuple(index), i, len(job.planes), progress.stage,
+                                   progress.stages, progress.estimate)
+        except (ValueError, RuntimeError, MemoryError) as err:
+            yield JobError(f"{type(err).__name__}: {err}")
+            return i
+    return len(job.planes)
+
+
+@dataclass(frozen=True)
+class EstimateJob:
+    """One motion estimation: a plane (H, W[, C]) in [0, 1], the method and the device."""
+
+    plane: np.ndarray
+    method: str
+    device: str
+
+
+def run_estimate(job: EstimateJob) -> MotionField | JobError:
+    """Estimate the motion field of ``job.plane`` (a failure is returned as a JobError)."""
+    try:
+        from ..estimation import estimate_motion
+
+        return estimate_motion(job.plane, method=job.method, device=job.device)
+    except ImportError as err:
+        return JobError(f"the estimation module is not available in this installation ({err})")
+    except (ValueError, RuntimeError, MemoryError) as err:
+        return JobError(f"{type(err).__name__}: {err}")

@@ -1,0 +1,113 @@
+"""The "Estimate motion" dock widget: per-pixel motion from a blurred image."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_warning
+
+from ..field_editing import default_spacing
+from ._common import (
+    DEVICES,
+    IntensityMap,
+    current_index,
+    layer_choices,
+    plane_geometry,
+    resolve_device_name,
+    show_field,
+)
+from ._jobs import EstimateJob, JobError, run_estimate
+
+if TYPE_CHECKING:
+    import napari
+
+    from ..motion import MotionField
+
+#: Displayed method name -> ``estimate_motion(method=...)``.
+METHODS = {"Motion-Net": "motionnet", "spectral": "spectral"}
+
+
+class EstimateWidget(Container):
+    """Estimate the motion field of an image layer into a Vectors layer "<image> motion".
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose layers are read and to which the motion layer is added.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self.image = ComboBox(label="Image", choices=layer_choices(viewer, "image"))
+        self.method = ComboBox(label="Method", choices=list(METHODS), value="Motion-Net")
+        self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
+        self.spacing = SpinBox(label="Grid spacing (px)", min=0, max=256, value=0,
+                               tooltip="Pixels between displayed streaks; 0 = automatic")
+        self.run_button = PushButton(text="Estimate")
+        self.status = Label(label="", value="")
+        self.extend([self.image, self.method, self.device, self.spacing, self.run_button,
+                     self.status])
+        self.worker = None
+        self._target = None
+        self.run_button.changed.connect(self.run)
+
+    @property
+    def running(self) -> bool:
+        """Whether an estimation is in progress."""
+        return self.worker is not None
+
+    def snapshot(self) -> EstimateJob:
+        """Copy the displayed plane and the parameters into an :class:`EstimateJob`."""
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("choose an image layer")
+        if layer.multiscale:
+            raise ValueError("multiscale images are not supported")
+        plane = np.asarray(layer.data[current_index(layer, self._viewer)])
+        device, warning = resolve_device_name(self.device.value)
+        if warning:
+            show_warning(warning)
+        self._target = (layer.name, plane_geometry(layer), int(self.spacing.value) or None)
+        return EstimateJob(plane=IntensityMap(plane).to_unit(plane),
+                           method=METHODS[self.method.value], device=device)
+
+    def run(self, *_) -> None:
+        """Start the estimation in a thread worker (errors become notifications)."""
+        if self.running:
+            return
+        try:
+            job = self.snapshot()
+        except (ValueError, IndexError) as err:
+            show_error(f"Estimate motion: {err}")
+            return
+        self.status.value = f"estimating ({self.method.value}, {job.device})..."
+        worker = create_worker(run_estimate, job, _start_thread=False)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.run_button.enabled = False
+        worker.start()
+
+    def _on_returned(self, field: MotionField | JobError) -> None:
+        if isinstance(field, JobError):
+            self._on_errored(field.message)
+            return
+        name, geometry, spacing = self._target
+        spacing = spacing or default_spacing(field.shape)
+        show_field(self._viewer, field, f"{name} motion", spacing=spacing, original=field,
+                   **geometry)
+        self.status.value = (f"done: length {float(field.length.min()):.1f}-"
+                             f"{float(field.length.max()):.1f} px")
+
+    def _on_errored(self, err) -> None:
+        show_error(f"Estimate motion failed: {err}")
+        self.status.value = "failed"
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.run_button.enabled = True

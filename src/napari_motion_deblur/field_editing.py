@@ -1,0 +1,220 @@
+"""Pure helpers behind the motion-field layer: field <-> vectors, brush edits and undo.
+
+No Qt and no napari imports, so everything here is unit-testable and reusable from scripts.
+
+A dense :class:`~napari_motion_deblur.motion.MotionField` is shown as a napari Vectors layer
+sampled on a regular grid: each vector is the full streak, *centred* on its pixel, so its
+position is ``centre - vector / 2`` and its projection is the full ``(drow, dcol)`` vector.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .motion import MAX_LENGTH, MotionField
+
+#: Key of the dense field in a Vectors layer's ``metadata``.
+FIELD_KEY = "motion_field"
+#: Key of the field as first estimated or loaded (what "reset" returns to).
+ORIGINAL_KEY = "motion_field_original"
+#: Key of the grid spacing (pixels between displayed streaks).
+SPACING_KEY = "grid_spacing"
+
+
+def default_spacing(shape: tuple[int, int], target: int = 24) -> int:
+    """A grid spacing showing about ``target`` streaks along the longer side (at least 4 px)."""
+    return max(4, int(round(max(shape) / target)))
+
+
+def grid_centres(shape: tuple[int, int], spacing: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the grid pixels at which streaks are drawn."""
+    spacing = max(1, int(spacing))
+    rows = np.arange(spacing // 2, shape[0], spacing)
+    cols = np.arange(spacing // 2, shape[1], spacing)
+    return np.meshgrid(rows, cols, indexing="ij")
+
+
+def field_to_vectors(field: MotionField, spacing: int) -> tuple[np.ndarray, dict]:
+    """Sample a field on a grid as napari Vectors data and features.
+
+    Parameters
+    ----------
+    field : MotionField
+        The dense field.
+    spacing : int
+        Pixels between grid points.
+
+    Returns
+    -------
+    data : numpy.ndarray, shape (N, 2, 2)
+        ``[[row, col], [drow, dcol]]`` with each streak centred on its grid pixel.
+    features : dict
+        ``{"length": (N,), "angle": (N,)}`` at the grid pixels.
+    """
+    rr, cc = grid_centres(field.shape, spacing)
+    rr, cc = rr.ravel(), cc.ravel()
+    length = field.length[rr, cc].astype(np.float64)
+    angle = field.angle[rr, cc].astype(np.float64)
+    rad = np.radians(angle)
+    vec = np.stack([-length * np.sin(rad), length * np.cos(rad)], axis=1)
+    centre = np.stack([rr, cc], axis=1).astype(np.float64)
+    data = np.stack([centre - vec / 2, vec], axis=1).astype(np.float32)
+    return data, {"length": length.astype(np.float32), "angle": angle.astype(np.float32)}
+
+
+def field_layer_data(field: MotionField, name: str, spacing: int | None = None,
+                     original: MotionField | None = None, **kwargs) -> tuple:
+    """A napari LayerDataTuple ``(data, kwargs, "vectors")`` showing ``field``.
+
+    The dense field (and the one "reset" returns to) travel in ``metadata`` so that writing
+    the layer saves the exact field. Extra ``kwargs`` (``scale``, ``translate``, ...) are passed on.
+    """
+    spacing = int(spacing or default_spacing(field.shape))
+    data, features = field_to_vectors(field, spacing)
+    metadata = {FIELD_KEY: field, ORIGINAL_KEY: original if original is not None else field,
+                SPACING_KEY: spacing}
+    layer_kwargs = {
+        "name": name,
+        "features": features,
+        "edge_color": "length",
+        "edge_colormap": "plasma",
+        "edge_contrast_limits": (0.0, max(float(field.length.max()), 2.0)),
+        "edge_width": max(1.0, spacing / 6),
+        "vector_style": "line",
+        "opacity": 0.9,
+        "metadata": metadata,
+    }
+    layer_kwargs.update(kwargs)
+    return data, layer_kwargs, "vectors"
+
+
+def vectors_to_field(data, shape: tuple[int, int]) -> MotionField:
+    """Rebuild a dense field from Vectors data by nearest-neighbour fill (a fallback).
+
+    Used when a Vectors layer carries no dense field in its metadata (e.g. drawn by hand or
+    read by another plugin). Streak centres are ``position + projection / 2``.
+    """
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 3 or data.shape[1:] != (2, 2) or len(data) == 0:
+        raise ValueError(f"expected 2-D Vectors data of shape (N, 2, 2), got {data.shape}")
+    centres = data[:, 0] + data[:, 1] / 2
+    rows = np.clip(np.round(centres[:, 0]).astype(int), 0, shape[0] - 1)
+    cols = np.clip(np.round(centres[:, 1]).astype(int), 0, shape[1] - 1)
+    seeds = np.full(shape, -1, dtype=np.int64)
+    seeds[rows, cols] = np.arange(len(data))
+    _, (ir, ic) = ndimage.distance_transform_edt(seeds < 0, return_indices=True)
+    index = seeds[ir, ic]
+    vec = data[index, 1]
+    return MotionField.from_vectors(vec[..., 0], vec[..., 1])
+
+
+def drag_to_streak(start, end) -> tuple[float, float]:
+    """(length, angle) of the streak a drag from ``start`` to ``end`` (row, col) draws."""
+    drow, dcol = float(end[0]) - float(start[0]), float(end[1]) - float(start[1])
+    length = float(np.hypot(drow, dcol))
+    angle = float(np.degrees(np.arctan2(-drow, dcol)) % 180.0)
+    return min(length, MAX_LENGTH), angle
+
+
+def _blend(field: MotionField, weight: np.ndarray, length, angle) -> MotionField:
+    """Blend ``field`` towards (length, angle) with per-pixel ``weight`` in [0, 1].
+
+    Lengths blend linearly; orientations blend as doubled-angle unit vectors, so 179 deg and
+    1 deg average to 0 deg (a streak has no sign).
+    """
+    w = np.clip(weight, 0.0, 1.0).astype(np.float64)
+    old_len = field.length.astype(np.float64)
+    old2 = np.radians(field.angle.astype(np.float64)) * 2
+    new2 = np.radians(np.asarray(angle, dtype=np.float64)) * 2
+    c = (1 - w) * np.cos(old2) + w * np.cos(new2)
+    s = (1 - w) * np.sin(old2) + w * np.sin(new2)
+    blended = np.degrees(np.arctan2(s, c)) / 2
+    # Where the weight is 0 or 1, keep values bit-exact (no round trip through sin/cos).
+    blended = np.where(w <= 0, field.angle, np.where(w >= 1, np.asarray(angle) % 180, blended))
+    new_len = np.where(w <= 0, old_len, (1 - w) * old_len + w * np.asarray(length))
+    return MotionField(new_len, blended)
+
+
+def brush_weight(shape: tuple[int, int], centre, radius: float) -> np.ndarray:
+    """Smooth brush falloff: 1 at ``centre``, a raised cosine to 0 at ``radius`` pixels."""
+    radius = max(float(radius), 1.0)
+    rows, cols = np.ogrid[: shape[0], : shape[1]]
+    dist = np.hypot(rows - float(centre[0]), cols - float(centre[1]))
+    return np.where(dist < radius, 0.5 * (1 + np.cos(np.pi * dist / radius)), 0.0)
+
+
+def brush_edit(field: MotionField, centre, length: float, angle: float, radius: float
+               ) -> MotionField:
+    """Return ``field`` with (length, angle) painted around ``centre`` (row, col).
+
+    Parameters
+    ----------
+    field : MotionField
+        The field to edit (not modified).
+    centre : sequence of float
+        Brush centre in pixel (row, col) coordinates.
+    length, angle : float
+        The streak to paint (pixels, degrees).
+    radius : float
+        Brush radius in pixels; the weight falls smoothly from 1 at the centre to 0 here.
+
+    Returns
+    -------
+    MotionField
+        A new field; pixels at or beyond ``radius`` are unchanged.
+    """
+    return _blend(field, brush_weight(field.shape, centre, radius), length, angle)
+
+
+def set_uniform(field: MotionField, length: float, angle: float, mask=None) -> MotionField:
+    """Set (length, angle) everywhere, or only where the boolean ``mask`` (H, W) is true."""
+    if mask is None:
+        return MotionField.uniform(field.shape, length, angle)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != field.shape:
+        raise ValueError(f"mask shape {mask.shape} does not match the field {field.shape}")
+    return MotionField(np.where(mask, length, field.length), np.where(mask, angle, field.angle))
+
+
+def smooth_field(field: MotionField, sigma: float) -> MotionField:
+    """Gaussian-smooth a field: lengths directly, orientations as doubled-angle vectors."""
+    if sigma <= 0:
+        return field
+    length = ndimage.gaussian_filter(field.length.astype(np.float64), sigma, mode="nearest")
+    two = np.radians(field.angle.astype(np.float64)) * 2
+    weight = field.length.astype(np.float64)  # long streaks dominate the orientation
+    c = ndimage.gaussian_filter(weight * np.cos(two), sigma, mode="nearest")
+    s = ndimage.gaussian_filter(weight * np.sin(two), sigma, mode="nearest")
+    angle = np.where(np.hypot(c, s) > 1e-9, np.degrees(np.arctan2(s, c)) / 2, field.angle)
+    return MotionField(np.maximum(length, 0), angle)
+
+
+class EditHistory:
+    """A bounded undo stack of fields.
+
+    Parameters
+    ----------
+    limit : int
+        Most states kept; the oldest are dropped.
+    """
+
+    def __init__(self, limit: int = 30):
+        self.limit = int(limit)
+        self._stack: list[MotionField] = []
+
+    def push(self, field: MotionField) -> None:
+        """Remember ``field`` (the state before an edit)."""
+        self._stack.append(field)
+        del self._stack[: max(0, len(self._stack) - self.limit)]
+
+    def pop(self) -> MotionField | None:
+        """The most recent state, or ``None`` if there is nothing to undo."""
+        return self._stack.pop() if self._stack else None
+
+    def clear(self) -> None:
+        """Forget all states."""
+        self._stack.clear()
+
+    def __len__(self) -> int:
+        return len(self._stack)
