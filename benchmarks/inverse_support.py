@@ -37,7 +37,7 @@ def main():
         y, sharp, inner = observe(x, field, 0.01, seed=i)
         cases.append((y, sharp, inner))
     rows = []
-    for support in (31, 41, 51, 61):
+    for support in (37, 41, 51, 61):
         start = time.perf_counter()
         bank = _solve_bank(DEFAULT_RHO, support)
         build = time.perf_counter() - start
