@@ -108,8 +108,10 @@ class PatchGrid:
             ext = indices(size, s + m, count * s + m - size, device)
             starts = torch.arange(count, device=device) * s
             self._gather.append(ext[starts[:, None] + offsets[None, :]])  # (count, n)
-        rows, cols = self._gather
-        self._flat = (rows[:, None, :, None] * self.shape[1] + cols[None, :, None, :]).reshape(-1)
+        # A flat gather index is fastest, but large (270 MB at 2048^2): large grids build it
+        # per chunk of node rows instead.
+        self._flat = self._index((0, self.nodes[0])) if self.nodes[0] * self.nodes[1] <= 400 \
+            else None
         hat = 1.0 - torch.abs(torch.arange(-s, s, device=device, dtype=torch.float32)) / s
         self.window = hat[:, None] * hat[None, :]
 
@@ -117,37 +119,68 @@ class PatchGrid:
     def spectrum_shape(self) -> tuple[int, int]:
         return (self.patch_size, self.patch_size // 2 + 1)
 
-    def patches(self, x: torch.Tensor) -> torch.Tensor:
-        """Input patches (..., nr, nc, N, N) of images (..., H, W)."""
+    def chunks(self, max_nodes: int = 256):
+        """Ranges of node rows with at most ``max_nodes`` nodes (at least one row) each."""
+        step = max(1, max_nodes // self.nodes[1])
+        return [(a, min(a + step, self.nodes[0])) for a in range(0, self.nodes[0], step)]
+
+    def _index(self, rows: tuple[int, int]) -> torch.Tensor:
+        if getattr(self, "_flat", None) is not None:
+            return self._flat[rows[0] : rows[1]]
+        r, c = self._gather
+        index = r[rows[0] : rows[1], None, :, None] * self.shape[1] + c[None, :, None, :]
+        return index.int()  # index_select is fastest with int32 indices
+
+    def patches(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:
+        """Input patches (..., r, nc, N, N) of images (..., H, W), for node rows ``rows``."""
+        index = self._index(rows or (0, self.nodes[0]))
         lead = x.shape[:-2]
-        flat = x.reshape(-1, self.shape[0] * self.shape[1])[:, self._flat]
-        return flat.reshape(*lead, *self.nodes, self.patch_size, self.patch_size)
+        flat = x.reshape(-1, self.shape[0] * self.shape[1]).index_select(1, index.reshape(-1))
+        return flat.reshape(*lead, *index.shape)
 
     def patches_adjoint(self, patches: torch.Tensor) -> torch.Tensor:
         """Adjoint of :meth:`patches`: scatter-add patches back onto (..., H, W)."""
+        index = self._index((0, self.nodes[0])).reshape(-1)
         lead = patches.shape[:-4]
-        flat = patches.reshape(-1, self._flat.numel())
+        flat = patches.reshape(-1, index.numel())
         out = flat.new_zeros(flat.shape[0], self.shape[0] * self.shape[1])
-        out.index_add_(1, self._flat, flat)
+        out.index_add_(1, index.long(), flat)
         return out.reshape(*lead, *self.shape)
 
-    def spectra(self, x: torch.Tensor) -> torch.Tensor:
-        """rfft2 of the input patches: (..., H, W) -> (..., nr, nc, N, N // 2 + 1)."""
-        return torch.fft.rfft2(self.patches(x))
+    def spectra(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:
+        """rfft2 of the input patches: (..., H, W) -> (..., r, nc, N, N // 2 + 1)."""
+        return torch.fft.rfft2(self.patches(x, rows))
 
-    def blend(self, patches: torch.Tensor) -> torch.Tensor:
-        """Window the patches' central regions and overlap-add them (..., nr, nc, N, N) -> image."""
+    def new_canvas(self, lead, like: torch.Tensor) -> torch.Tensor:
+        """Zeros to :meth:`blend_into`; :meth:`crop` turns it into the image."""
+        s = self.stride
+        return like.new_zeros(*lead, self.nodes[0] + 1, s, self.nodes[1] + 1, s)
+
+    def blend_into(self, canvas: torch.Tensor, patches: torch.Tensor, first_row: int = 0):
+        """Window the patches' central regions and overlap-add them into ``canvas`` (in place).
+
+        ``patches`` hold node rows ``first_row, first_row + 1, ...``. Returns ``canvas``.
+        """
         s, m = self.stride, self.margin
-        nr, nc = self.nodes
+        r, nc = patches.shape[-4:-2]
         region = patches[..., m : m + 2 * s, m : m + 2 * s] * self.window
-        lead = region.shape[:-4]
-        canvas = region.new_zeros(*lead, nr + 1, s, nc + 1, s)
         for a in (0, 1):
             for b in (0, 1):
                 quadrant = region[..., a * s : (a + 1) * s, b * s : (b + 1) * s]
-                canvas[..., a : a + nr, :, b : b + nc, :] += quadrant.transpose(-3, -2)
-        canvas = canvas.reshape(*lead, (nr + 1) * s, (nc + 1) * s)
-        return canvas[..., s : s + self.shape[0], s : s + self.shape[1]]
+                canvas[..., first_row + a : first_row + a + r, :, b : b + nc, :] += (
+                    quadrant.transpose(-3, -2))
+        return canvas
+
+    def crop(self, canvas: torch.Tensor) -> torch.Tensor:
+        s = self.stride
+        lead = canvas.shape[:-4]
+        full = canvas.reshape(*lead, (self.nodes[0] + 1) * s, (self.nodes[1] + 1) * s)
+        return full[..., s : s + self.shape[0], s : s + self.shape[1]]
+
+    def blend(self, patches: torch.Tensor) -> torch.Tensor:
+        """Window the patches' central regions and overlap-add them (..., nr, nc, N, N) -> image."""
+        canvas = self.new_canvas(patches.shape[:-4], patches)
+        return self.crop(self.blend_into(canvas, patches))
 
     def blend_spectra(self, spectra: torch.Tensor) -> torch.Tensor:
         """irfft2 then :meth:`blend`."""

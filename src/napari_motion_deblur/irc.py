@@ -55,14 +55,21 @@ def soft_threshold(v: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Operators:
-    """The blur ``K`` and inverse filters ``D`` (3 input channels) of one deconvolution.
+    """The blur ``K`` and inverse filters ``D`` of one deconvolution, as node filters.
 
-    Both act on the image extended by ``pad`` pixels per side, with periodic boundaries.
+    ``blur`` is (nr, nc, k, k) and ``inverse`` (nr, nc, 3, s, s) (``nr = nc = 1``: the same
+    filters at every node); both act on the image extended by ``pad`` pixels per side, with
+    periodic boundaries, through ``grid``.
     """
 
-    blur: nn.Module
-    inverse: nn.Module
+    grid: PatchGrid
+    blur: torch.Tensor
+    inverse: torch.Tensor
     pad: int
+
+    def blur_operator(self) -> SpaceVaryingConvolution:
+        """``K`` as a module (forward and adjoint), e.g. for checks."""
+        return SpaceVaryingConvolution(self.grid, self.blur[:, :, None])
 
 
 class IRCNet(nn.Module):
@@ -99,9 +106,8 @@ class IRCNet(nn.Module):
                                np.pad(field.angle, pad, mode="edge"))
         grid = self._grid(extended.shape, BANK_RADIUS, self.support)
         mixture = node_mixture(extended, grid, device)
-        blur = SpaceVaryingConvolution(grid, mix_bank(mixture, self.kernel_bank)[:, :, None])
-        inverse = SpaceVaryingConvolution(grid, mix_bank(mixture, self.inverse_bank))
-        return Operators(blur, inverse, pad)
+        return Operators(grid, mix_bank(mixture, self.kernel_bank),
+                         mix_bank(mixture, self.inverse_bank), pad)
 
     def psf_operators(self, psf: torch.Tensor, shape: tuple[int, int]) -> Operators:
         """Blur and inverse-filter operators for one uniform PSF (summing to 1) on ``shape``."""
@@ -112,9 +118,7 @@ class IRCNet(nn.Module):
         device = self.inverse_bank.device
         pad = _working_pad(max(size // 2, BANK_RADIUS))
         grid = self._grid((shape[0] + 2 * pad, shape[1] + 2 * pad), size // 2, support)
-        blur = SpaceVaryingConvolution(grid, psf.to(device)[None, None])
-        inverse = SpaceVaryingConvolution(grid, filters.to(device)[None])
-        return Operators(blur, inverse, pad)
+        return Operators(grid, psf.to(device)[None], filters.to(device)[None], pad)
 
     def _grid(self, shape, kernel_radius: int, support: int) -> PatchGrid:
         # The inverse filters read one pixel less than the margin: gradients computed in the
@@ -152,40 +156,45 @@ class IRCNet(nn.Module):
             raise ValueError(f"stages must be in 1..{MAX_STAGES}, got {n_stages}")
         h, w = y.shape[-2:]
         p = ops.pad
-        grid = ops.blur.grid
+        grid = ops.grid
         rows = symmetric_indices(h, p, p, y.device)
         cols = symmetric_indices(w, p, p, y.device)
         y = y.index_select(-2, rows).index_select(-1, cols)
         mask = torch.zeros_like(y[:1])
         mask[..., p : p + h, p : p + w] = 1.0
-        blur_hat = ops.blur.spectra[0]
-        d0, d1, d2 = ops.inverse.spectra
-        g_hat = centred_spectrum(self.gradient_filters, (grid.patch_size,) * 2)
-        coupling = d1 * g_hat[0] + d2 * g_hat[1]
+        spectra = _NodeSpectra(grid, ops, self.gradient_filters)
         x = y
-        x_hat = grid.spectra(x)
-        blurred = grid.blend_spectra(x_hat * blur_hat)
-        beta = torch.zeros(y.shape[0], 2, *y.shape[-2:], dtype=y.dtype, device=y.device)
+        x_hat = spectra.of_image(x)
+        blurred = spectra.apply(lambda r: x_hat[..., r[0] : r[1], :, :, :] * spectra.blur(r))
+        grad_x = gradients(x)
+        beta = torch.zeros_like(grad_x)
         for s in range(n_stages):
             tau = torch.exp(self.log_threshold[s])[None, :, None, None] * (lam / self.rho)
-            z = soft_threshold(gradients(x) + beta, tau)
+            z = soft_threshold(grad_x + beta, tau)
             target = z - beta
-            prior = d1 * grid.spectra(target[:, 0]) + d2 * grid.spectra(target[:, 1])
+            prior = spectra.apply(lambda r, t=target: (
+                spectra.inverse(r, 1) * grid.spectra(t[:, 0], r)
+                + spectra.inverse(r, 2) * grid.spectra(t[:, 1], r)))
             for _ in range(iterations):
                 data = mask * (y - blurred)
-                step = grid.blend_spectra(d0 * grid.spectra(data) + prior - coupling * x_hat)
-                step_hat = grid.spectra(step)
-                blurred_step = grid.blend_spectra(step_hat * blur_hat)
+                step = prior + spectra.apply(lambda r, d=data, xh=x_hat: (
+                    spectra.inverse(r, 0) * grid.spectra(d, r)
+                    - spectra.coupling(r) * xh[..., r[0] : r[1], :, :, :]))
+                step_hat = spectra.of_image(step)
+                blurred_step = spectra.apply(
+                    lambda r, sh=step_hat: sh[..., r[0] : r[1], :, :, :] * spectra.blur(r))
+                seen_step = mask * blurred_step
                 grad_step = gradients(step)
-                gain = ((mask * blurred_step * data).sum((-2, -1))
-                        + self.rho * (grad_step * (target - gradients(x))).sum((1, -2, -1)))
-                cost = ((mask * blurred_step**2).sum((-2, -1))
-                        + self.rho * (grad_step**2).sum((1, -2, -1)))
+                gain = ((seen_step * data).sum((-2, -1))
+                        + self.rho * (grad_step * (target - grad_x)).sum((1, -2, -1)))
+                cost = ((seen_step * blurred_step).sum((-2, -1))
+                        + self.rho * (grad_step * grad_step).sum((1, -2, -1)))
                 alpha = (gain / cost.clamp_min(1e-20))[:, None, None]
                 x = x + alpha * step
-                x_hat = x_hat + alpha[..., None, None] * step_hat
+                x_hat = spectra.add_scaled(x_hat, alpha, step_hat)
                 blurred = blurred + alpha * blurred_step
-            beta = beta + self.update_rate[s] * (gradients(x) - z)
+                grad_x = grad_x + alpha[:, None] * grad_step
+            beta = beta + self.update_rate[s] * (grad_x - z)
             yield s, x[..., p : p + h, p : p + w]
 
     def forward(self, y: torch.Tensor, ops: Operators, n_stages: int = 5, iterations: int = 2,
@@ -193,6 +202,82 @@ class IRCNet(nn.Module):
         """Return the estimate after ``n_stages`` stages (differentiable)."""
         *_, (_, estimate) = self.stages(y, ops, n_stages, iterations, lam)
         return estimate
+
+
+class _NodeSpectra:
+    """Filter spectra on the patch grid, computed once or per chunk of node rows.
+
+    Small grids keep every spectrum; large ones (beyond ``_KEEP_NODES`` nodes) recompute the
+    inverse filters' spectra chunk by chunk, which bounds peak memory (2048^2 in < 2 GB).
+    """
+
+    def __init__(self, grid: PatchGrid, ops: Operators, gradient_filters: torch.Tensor):
+        self.grid = grid
+        self.size = (grid.patch_size, grid.patch_size)
+        self.ops = ops
+        self.chunks = grid.chunks(_CHUNK_NODES)
+        self.g_hat = centred_spectrum(gradient_filters, self.size)
+        self._blur = centred_spectrum(ops.blur, self.size)
+        self._keep = grid.nodes[0] * grid.nodes[1] <= _KEEP_NODES or ops.inverse.shape[0] == 1
+        if self._keep:
+            self._inverse = centred_spectrum(ops.inverse, self.size)  # (nr, nc, 3, N, Nf)
+            self._coupling = self._couple(self._inverse)
+
+    def _rows(self, t: torch.Tensor, r) -> torch.Tensor:
+        return t if t.shape[0] == 1 else t[r[0] : r[1]]
+
+    def _couple(self, inverse_hat):
+        return inverse_hat[..., 1, :, :] * self.g_hat[0] + inverse_hat[..., 2, :, :] * self.g_hat[1]
+
+    def blur(self, r) -> torch.Tensor:
+        return self._rows(self._blur, r)
+
+    def inverse(self, r, channel: int) -> torch.Tensor:
+        if self._keep:
+            return self._rows(self._inverse, r)[..., channel, :, :]
+        return centred_spectrum(self.ops.inverse[r[0] : r[1], :, channel], self.size)
+
+    def coupling(self, r) -> torch.Tensor:
+        if self._keep:
+            return self._rows(self._coupling, r)
+        return self._couple(centred_spectrum(self.ops.inverse[r[0] : r[1]], self.size))
+
+    def of_image(self, image: torch.Tensor) -> torch.Tensor:
+        """Patch spectra of an image (B, H, W) -> (B, nr, nc, N, Nf)."""
+        if len(self.chunks) == 1:
+            return self.grid.spectra(image)
+        if torch.is_grad_enabled():
+            return torch.cat([self.grid.spectra(image, r) for r in self.chunks], dim=-4)
+        out = torch.empty(*image.shape[:-2], *self.grid.nodes, self.size[0], self.size[1] // 2 + 1,
+                          dtype=torch.complex64, device=image.device)
+        for r in self.chunks:
+            out[..., r[0] : r[1], :, :, :] = self.grid.spectra(image, r)
+        return out
+
+    def add_scaled(self, total: torch.Tensor, alpha: torch.Tensor, term: torch.Tensor):
+        """``total + alpha * term`` for spectra stacks; in place, by chunks, without autograd."""
+        if torch.is_grad_enabled():
+            return total + alpha[..., None, None] * term
+        scale = alpha[..., None, None]
+        for a, b in self.chunks:
+            total[..., a:b, :, :, :] += scale * term[..., a:b, :, :, :]
+        return total
+
+    def apply(self, spectrum_of_rows) -> torch.Tensor:
+        """Blend ``irfft2(spectrum_of_rows(r))`` over all chunks ``r`` into an image."""
+        canvas = None
+        for r in self.chunks:
+            patches = torch.fft.irfft2(spectrum_of_rows(r), s=self.size)
+            if canvas is None:
+                canvas = self.grid.new_canvas(patches.shape[:-4], patches)
+            canvas = self.grid.blend_into(canvas, patches, r[0])
+        return self.grid.crop(canvas)
+
+
+#: Node rows are processed in chunks of about this many nodes (bounds transient memory).
+_CHUNK_NODES = 128
+#: Up to this many nodes every filter spectrum is kept; beyond, inverse spectra are recomputed.
+_KEEP_NODES = 400
 
 
 def _working_pad(kernel_radius: int) -> int:
