@@ -22,7 +22,7 @@ from _common import CROP, DATA, load_set12, machine, observe, psnr, save, timed
 from napari_motion_deblur import deconvolve
 from napari_motion_deblur.baselines import admm_tv_cg, admm_tv_fft
 from napari_motion_deblur.deconvolution import get_model
-from napari_motion_deblur.irc import _square
+from napari_motion_deblur.kernels import odd_square
 from napari_motion_deblur.operators import Convolution
 
 SIGMA = 0.01
@@ -33,7 +33,7 @@ def run_baselines(y, psf, lam):
     out = {}
     out["FFT"] = timed(lambda: admm_tv_fft(t, psf, lam, pad=True)[0].numpy())
     out["FFT nopad"] = timed(lambda: admm_tv_fft(t, psf, lam, pad=False)[0].numpy())
-    op = Convolution(_square(torch.from_numpy(psf))[0])
+    op = Convolution(odd_square(torch.from_numpy(psf)))
     out["CG"] = timed(lambda: admm_tv_cg(t, op, lam)[0].numpy())
     return out
 
@@ -60,7 +60,7 @@ def main():
         for i, (name, x) in enumerate(images[:2]):
             for k in (0, 3, 6):
                 y, x = problem(i, k, name, images[i][1])
-                op = Convolution(_square(torch.from_numpy(psfs[k]))[0])
+                op = Convolution(odd_square(torch.from_numpy(psfs[k])))
                 scores.append(psnr(admm_tv_cg(torch.from_numpy(y)[None], op, lam)[0].numpy(), x))
         tuning[lam] = float(np.mean(scores))
     lam = max(tuning, key=tuning.get)

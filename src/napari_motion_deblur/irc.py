@@ -34,9 +34,9 @@ from .inverse_filters import (
     bank_inverse_filters,
     compute_inverse_filters,
 )
-from .kernels import BANK_RADIUS, bank_kernels
+from .kernels import BANK_RADIUS, bank_kernels, odd_square
 from .motion import MotionField
-from .operators import DEFAULT_STRIDE, SpaceVaryingConvolution, mix_bank, node_mixture
+from .operators import DEFAULT_STRIDE, mix_bank, node_mixture
 
 #: Default regularization weight lambda (anisotropic TV), tuned for noise sigma ~ 0.01.
 DEFAULT_LAMBDA = 0.0008
@@ -66,10 +66,6 @@ class Operators:
     blur: torch.Tensor
     inverse: torch.Tensor
     pad: int
-
-    def blur_operator(self) -> SpaceVaryingConvolution:
-        """``K`` as a module (forward and adjoint), e.g. for checks."""
-        return SpaceVaryingConvolution(self.grid, self.blur[:, :, None])
 
 
 class IRCNet(nn.Module):
@@ -111,7 +107,7 @@ class IRCNet(nn.Module):
 
     def psf_operators(self, psf: torch.Tensor, shape: tuple[int, int]) -> Operators:
         """Blur and inverse-filter operators for one uniform PSF (summing to 1) on ``shape``."""
-        psf = _square(psf.float().cpu())
+        psf = odd_square(psf.float().cpu())[None]
         size = psf.shape[-1]
         support = max(self.support, size + 14)
         filters = compute_inverse_filters(psf, self.rho, support)
@@ -283,14 +279,3 @@ _KEEP_NODES = 400
 def _working_pad(kernel_radius: int) -> int:
     """Margin of IRC's extended domain: the blur's reach plus room for the periodic seam."""
     return kernel_radius + 8
-
-
-def _square(psf: torch.Tensor) -> torch.Tensor:
-    """Zero-pad a (kh, kw) PSF to a square odd (1, k, k) array, centre kept."""
-    kh, kw = psf.shape[-2:]
-    k = max(kh, kw)
-    k += 1 - k % 2
-    out = psf.new_zeros(1, k, k)
-    r0, c0 = (k - kh) // 2, (k - kw) // 2
-    out[0, r0 : r0 + kh, c0 : c0 + kw] = psf
-    return out

@@ -151,3 +151,14 @@ def interpolation_weights(length: torch.Tensor, angle: torch.Tensor):
     indices = torch.stack(indices, dim=-1)
     profile = torch.stack(profile, dim=-1)
     return indices, profile / profile.sum(dim=-1, keepdim=True)
+
+
+def odd_square(psf: torch.Tensor) -> torch.Tensor:
+    """Zero-pad a (kh, kw) PSF to a square of odd side, keeping its centre at ``(kh//2, kw//2)``."""
+    kh, kw = psf.shape[-2:]
+    k = max(kh, kw)
+    k += 1 - k % 2
+    out = psf.new_zeros(k, k)
+    r0, c0 = k // 2 - kh // 2, k // 2 - kw // 2
+    out[r0 : r0 + kh, c0 : c0 + kw] = psf
+    return out

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ._validation import as_float_image, check_motion_or_psf, restore_layout
+from .kernels import odd_square
 from .motion import MAX_LENGTH, MotionField
 from .operators import Convolution, NonUniformBlur
 
@@ -57,10 +58,7 @@ def blur(image, motion_or_psf, noise_sigma: float = 0.0, seed=None, device="cpu"
 def _operator(motion_or_psf, device):
     if isinstance(motion_or_psf, MotionField):
         return NonUniformBlur(motion_or_psf, device=device)
-    psf = torch.as_tensor(motion_or_psf, dtype=torch.float32)
-    from .irc import _square  # the PSF is padded to odd size the same way IRC does
-
-    return Convolution(_square(psf)[0].to(device))
+    return Convolution(odd_square(torch.as_tensor(motion_or_psf, dtype=torch.float32)).to(device))
 
 
 # --------------------------------------------------------------------------- fields
