@@ -4,6 +4,7 @@ The compute core (this package minus ``_qt``/``_widgets``) needs only numpy and 
 """
 
 from .deconvolution import DeconvolutionProgress, deconvolve, iter_deconvolve, resolve_device
+from .estimation import deblur, estimate_motion
 from .irc import IRCNet
 from .kernels import motion_kernel
 from .motion import MotionField
@@ -16,7 +17,9 @@ __all__ = [
     "IRCNet",
     "MotionField",
     "blur",
+    "deblur",
     "deconvolve",
+    "estimate_motion",
     "iter_deconvolve",
     "motion_kernel",
     "random_field",

@@ -102,16 +102,8 @@ class PatchGrid:
         self.nodes = tuple(math.ceil((size - 1) / s) + 1 for size in self.shape)
         indices = boundary_indices(boundary)
         # Patch of node k covers pixels [k s - s - m, k s + s + m) of the extended image.
-        offsets = torch.arange(n, device=device)
-        self._gather = []
-        for size, count in zip(self.shape, self.nodes):
-            ext = indices(size, s + m, count * s + m - size, device)
-            starts = torch.arange(count, device=device) * s
-            self._gather.append(ext[starts[:, None] + offsets[None, :]])  # (count, n)
-        # A flat gather index is fastest, but large (270 MB at 2048^2): large grids build it
-        # per chunk of node rows instead.
-        self._flat = self._index((0, self.nodes[0])) if self.nodes[0] * self.nodes[1] <= 400 \
-            else None
+        self._extension = [indices(size, s + m, count * s + m - size, device)
+                           for size, count in zip(self.shape, self.nodes)]
         hat = 1.0 - torch.abs(torch.arange(-s, s, device=device, dtype=torch.float32)) / s
         self.window = hat[:, None] * hat[None, :]
 
@@ -124,27 +116,29 @@ class PatchGrid:
         step = max(1, max_nodes // self.nodes[1])
         return [(a, min(a + step, self.nodes[0])) for a in range(0, self.nodes[0], step)]
 
-    def _index(self, rows: tuple[int, int]) -> torch.Tensor:
-        if getattr(self, "_flat", None) is not None:
-            return self._flat[rows[0] : rows[1]]
-        r, c = self._gather
-        index = r[rows[0] : rows[1], None, :, None] * self.shape[1] + c[None, :, None, :]
-        return index.int()  # index_select is fastest with int32 indices
-
     def patches(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:
-        """Input patches (..., r, nc, N, N) of images (..., H, W), for node rows ``rows``."""
-        index = self._index(rows or (0, self.nodes[0]))
-        lead = x.shape[:-2]
-        flat = x.reshape(-1, self.shape[0] * self.shape[1]).index_select(1, index.reshape(-1))
-        return flat.reshape(*lead, *index.shape)
+        """Input patches (..., r, nc, N, N) of images (..., H, W), for node rows ``rows``.
+
+        A strided view of the extended image (FFTs copy it once, as they must).
+        """
+        first, last = rows or (0, self.nodes[0])
+        s, n = self.stride, self.patch_size
+        row_index = self._extension[0][first * s : (last - 1) * s + n]
+        band = x.index_select(-2, row_index).index_select(-1, self._extension[1])
+        return band.unfold(-2, n, s).unfold(-2, n, s)
 
     def patches_adjoint(self, patches: torch.Tensor) -> torch.Tensor:
         """Adjoint of :meth:`patches`: scatter-add patches back onto (..., H, W)."""
-        index = self._index((0, self.nodes[0])).reshape(-1)
+        s, n = self.stride, self.patch_size
+        starts = [torch.arange(count, device=self.window.device) * s for count in self.nodes]
+        offsets = torch.arange(n, device=self.window.device)
+        rows, cols = (ext[start[:, None] + offsets[None, :]]
+                      for ext, start in zip(self._extension, starts))
+        index = (rows[:, None, :, None] * self.shape[1] + cols[None, :, None, :]).reshape(-1)
         lead = patches.shape[:-4]
         flat = patches.reshape(-1, index.numel())
         out = flat.new_zeros(flat.shape[0], self.shape[0] * self.shape[1])
-        out.index_add_(1, index.long(), flat)
+        out.index_add_(1, index, flat)
         return out.reshape(*lead, *self.shape)
 
     def spectra(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:

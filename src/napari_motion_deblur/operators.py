@@ -28,7 +28,7 @@ from .kernels import BANK_RADIUS, bank_kernels, bank_size, interpolation_weights
 from .motion import MotionField
 
 #: Node spacing of the non-uniform operators: the scale at which the blur may change.
-DEFAULT_STRIDE = 64
+DEFAULT_STRIDE = 48
 
 
 def _as_channels(x: torch.Tensor) -> torch.Tensor:
