@@ -1,0 +1,334 @@
+"""Motion-Net: a small fully convolutional regressor of per-pixel linear motion (paper, Sec. 3.1).
+
+DeepLab-style: two strided convolutions down to 1/4 resolution, dilated residual blocks, an
+atrous spatial pyramid (ASPP) and bilinear upsampling back to full resolution. Its input is the
+image luminance; its output at every pixel is the sign-free doubled-angle direction
+``(cos 2a, sin 2a)``, continuous across the 0/180 degree wrap and unaffected by the streak's
+sign, and the length ``l`` (in units of :data:`OUTPUT_SCALE` px). A fixed front end of oriented
+difference energies feeds the learned layers the classic blur cue directly. Trained weights ship in
+``resources/motionnet.pt`` (see ``python -m napari_motion_deblur.training.motionnet``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import json
+import math
+import os
+import threading
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .motion import MAX_LENGTH, MotionField
+
+#: The network's outputs are streak lengths divided by this (keeps activations near unit scale).
+OUTPUT_SCALE = 10.0
+#: Input sides are padded to a multiple of this (the total downsampling).
+STRIDE = 4
+WEIGHTS_NAME = "motionnet.pt"
+METADATA_NAME = "motionnet.json"
+RETRAIN_HINT = ("Retrain them with `python -m napari_motion_deblur.training.motionnet --minutes 60 "
+                "--out resources/` (from the repository root) or reinstall the package.")
+
+#: Side and overlap (px) of the tiles :func:`predict` runs the network on.
+TILE = 128
+TILE_OVERLAP = 32
+#: Gaussian sigma (px) of the local contrast normalization of the input.
+LCN_SIGMA = 8.0
+
+_cache: dict[str, MotionNet] = {}
+_cache_lock = threading.Lock()
+
+
+def _gaussian_window(sigma: float) -> torch.Tensor:
+    radius = int(3 * sigma)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return k / k.sum()
+
+
+def _difference_filters(orientations: int, shifts) -> torch.Tensor:
+    """(orientations * len(shifts), 1, k, k) filters ``x(p + s u / 2) - x(p - s u / 2)``.
+
+    ``u`` is the direction (row, col) = (-sin a, cos a); off-grid points are bilinear.
+    """
+    radius = int(math.ceil(max(shifts) / 2)) + 1
+    size = 2 * radius + 1
+    filters = torch.zeros(len(shifts), orientations, size, size)
+    for i, shift in enumerate(shifts):
+        for j in range(orientations):
+            a = math.pi * j / orientations
+            for sign in (1.0, -1.0):
+                r = radius - sign * math.sin(a) * shift / 2
+                c = radius + sign * math.cos(a) * shift / 2
+                r0, c0 = math.floor(r), math.floor(c)
+                for dr in (0, 1):
+                    for dc in (0, 1):
+                        weight = (1 - abs(r - r0 - dr)) * (1 - abs(c - c0 - dc))
+                        if weight > 0:
+                            filters[i, j, r0 + dr, c0 + dc] += sign * weight
+    return filters.reshape(-1, 1, size, size)
+
+
+def _block(cin, cout, stride=1, dilation=1):
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+        nn.InstanceNorm2d(cout, affine=True),
+        nn.ReLU(inplace=True),
+    )
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels, dilation):
+        super().__init__()
+        self.conv = nn.Sequential(_block(channels, channels, 1, dilation),
+                                  nn.Conv2d(channels, channels, 3, padding=dilation,
+                                            dilation=dilation, bias=False),
+                                  nn.InstanceNorm2d(channels, affine=True))
+
+    def forward(self, x):
+        return F.relu(x + self.conv(x))
+
+
+class MotionNet(nn.Module):
+    """The Motion-Net regressor.
+
+    Parameters
+    ----------
+    width : int
+        Channels at 1/4 resolution (the first stages use ``width // 4`` and ``width // 2``).
+    dilations : tuple of int
+        Dilation of each residual block at 1/4 resolution.
+    aspp : tuple of int
+        Dilations of the ASPP branches (a 1x1 branch is always added).
+    normalize : {"local", "none"}
+        Local contrast normalization of the input (Gaussian sigma :data:`LCN_SIGMA`).
+    orientations : int
+        Orientations of the fixed oriented-difference front end (evenly over 180 degrees).
+    shifts : tuple of int
+        Pixel distances of those differences (one scale each).
+    """
+
+    def __init__(self, width: int = 64, dilations=(2, 4, 8), aspp=(3, 6, 12),
+                 normalize: str = "local", orientations: int = 12, shifts=(1, 2, 4, 8, 16)):
+        super().__init__()
+        if normalize not in ("local", "none"):
+            raise ValueError(f"normalize must be 'local' or 'none', got {normalize!r}")
+        self.config = {"width": width, "dilations": list(dilations), "aspp": list(aspp),
+                       "normalize": normalize, "orientations": orientations,
+                       "shifts": list(shifts)}
+        self.register_buffer("_window", _gaussian_window(LCN_SIGMA), persistent=False)
+        self.register_buffer("_differences", _difference_filters(orientations, shifts),
+                             persistent=False)
+        n_energy = orientations * len(shifts) + len(shifts)
+        w4, w2 = width // 4, width // 2
+        self.stem = nn.Sequential(_block(1, w4), _block(w4, w2, 2), _block(w2, w2),
+                                  _block(w2, width, 2))
+        self.merge = _block(width + n_energy, width)
+        self.body = nn.Sequential(*[_Residual(width, d) for d in dilations])
+        branch = width // 2
+        self.aspp = nn.ModuleList([_block(width, branch, 1, d) for d in aspp])
+        self.aspp.insert(0, nn.Sequential(nn.Conv2d(width, branch, 1, bias=False),
+                                          nn.InstanceNorm2d(branch, affine=True),
+                                          nn.ReLU(inplace=True)))
+        self.fuse = _block(branch * len(self.aspp), width)
+        self.head = nn.Conv2d(width, 3, 1)
+
+    def forward(self, luminance: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) luminance in [0, 1] -> (B, 3, H, W) ``(cos 2a, sin 2a, l / scale)``.
+
+        Any H, W: the input is padded (reflect) to a multiple of :data:`STRIDE` and the output is
+        cropped back.
+        """
+        h, w = luminance.shape[-2:]
+        ph, pw = (-h) % STRIDE, (-w) % STRIDE
+        x = luminance - 0.5
+        if ph or pw:
+            mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        if self.config["normalize"] == "local":
+            x = self._local_contrast(x)
+        x = self.merge(torch.cat([self.stem(x), self._oriented_energy(x)], 1))
+        x = self.body(x)
+        x = self.fuse(torch.cat([branch(x) for branch in self.aspp], 1))
+        x = self.head(x)
+        x = F.interpolate(x, scale_factor=STRIDE, mode="bilinear", align_corners=False)
+        return x[..., :h, :w]
+
+    def _oriented_energy(self, x):
+        # Fixed front end: the log energy of differences between pixels ``s`` apart along each
+        # orientation, pooled to 1/4 resolution. A streak of length l along a flattens
+        # differences with s << l along a, so the orientation profile (log energy minus its mean
+        # over orientations) at each s points straight at the angle and the length.
+        k = self._differences
+        n = len(self.config["shifts"])
+        per_scale = k.shape[0] // n
+        centre = k.shape[-1] // 2
+        energy = []
+        for i, shift in enumerate(self.config["shifts"]):
+            # Each scale's filters are cropped to their support (most taps are zero).
+            pad = math.ceil(shift / 2) + 1
+            ki = k[i * per_scale : (i + 1) * per_scale, :, centre - pad : centre + pad + 1,
+                   centre - pad : centre + pad + 1]
+            mode = "reflect" if min(x.shape[-2:]) > pad else "replicate"
+            d = F.conv2d(F.pad(x, (pad,) * 4, mode=mode), ki)
+            energy.append(torch.log(F.avg_pool2d(d * d, STRIDE) + 1e-4))
+        energy = torch.stack(energy, 1)
+        mean = energy.mean(2, keepdim=True)
+        return torch.cat([(energy - mean).flatten(1, 2), mean[:, :, 0]], 1)
+
+    def _local_contrast(self, x):
+        # Blur cues are relative (which directions lost their detail), so divide out the local
+        # contrast: the same streak then looks the same in dim and bright, flat and busy regions.
+        k = self._window
+        pad = k.shape[-1] // 2
+        mode = "reflect" if min(x.shape[-2:]) > pad else "replicate"
+
+        def smooth(v):
+            v = F.pad(v, (pad, pad, 0, 0), mode=mode)
+            v = F.conv2d(v, k.reshape(1, 1, 1, -1))
+            v = F.pad(v, (0, 0, pad, pad), mode=mode)
+            return F.conv2d(v, k.reshape(1, 1, -1, 1))
+
+        centred = x - smooth(x)
+        return centred / (smooth(centred * centred).sqrt() + 0.01)
+
+    def receptive_field(self) -> int:
+        """Receptive field (pixels, one side) of an output pixel, before upsampling.
+
+        The learned path bounds it: stem (13 px at stride 4), the merge convolution, the
+        residual blocks (two dilated 3x3 each), the widest ASPP branch and the fusion.
+        """
+        rf = 13 + 2 * STRIDE  # stem, then the 3x3 merge at stride 4
+        rf += sum(2 * 2 * d * STRIDE for d in self.config["dilations"])
+        rf += 2 * max(self.config["aspp"]) * STRIDE
+        return rf + 2 * STRIDE
+
+
+def to_field(output: torch.Tensor) -> MotionField:
+    """Convert one network output (3, H, W) or (1, 3, H, W) to a :class:`MotionField`."""
+    out = output.detach().float().reshape(3, *output.shape[-2:]).cpu().numpy()
+    length = np.clip(out[2] * OUTPUT_SCALE, 0.0, MAX_LENGTH)
+    angle = np.degrees(np.arctan2(out[1], out[0])) / 2.0
+    return MotionField(length, angle)
+
+
+def from_field(field: MotionField) -> np.ndarray:
+    """The training target of a field: (3, H, W) float32 ``(cos 2a, sin 2a, l / scale)``."""
+    rad = np.radians(field.angle.astype(np.float64)) * 2.0
+    length = field.length.astype(np.float64) / OUTPUT_SCALE
+    return np.stack([np.cos(rad), np.sin(rad), length]).astype(np.float32)
+
+
+def streak_error(estimate: MotionField, truth: MotionField) -> float:
+    """Mean per-pixel squared distance between streak vectors, minimized over the sign.
+
+    With ``v = l (cos a, -sin a)``, ``min(|v1 - v2|^2, |v1 + v2|^2)
+    = l1^2 + l2^2 - 2 l1 l2 |cos(a1 - a2)|`` (px^2). Lengths are clipped to [0, 35] and
+    lengths <= 1 (no blur) count as 0.
+    """
+    if estimate.shape != truth.shape:
+        raise ValueError(f"field shapes differ: {estimate.shape} vs {truth.shape}")
+    l1, l2 = (np.where(f.length > 1.0, np.minimum(f.length, MAX_LENGTH), 0.0).astype(np.float64)
+              for f in (estimate, truth))
+    cos = np.abs(np.cos(np.radians(estimate.angle.astype(np.float64) - truth.angle)))
+    return float(np.mean(l1 * l1 + l2 * l2 - 2.0 * l1 * l2 * cos))
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) float image in [0, 1] -> (H, W) luminance (Rec. 601; alpha ignored)."""
+    if image.shape[-1] >= 3:
+        return (image[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
+    return image[..., 0].astype(np.float32)
+
+
+def save_weights(model: MotionNet, path, metadata: dict | None = None) -> None:
+    """Save ``{"config", "state_dict"}`` (float16 tensors) to ``path`` and metadata next to it."""
+    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
+             for k, v in model.state_dict().items()}
+    tmp = f"{path}.tmp"
+    torch.save({"config": model.config, "state_dict": state}, tmp)
+    os.replace(tmp, path)  # atomic: a reader never sees a half-written file
+    if metadata is not None:
+        meta_path = str(path)[: -len(".pt")] + ".json" if str(path).endswith(".pt") else \
+            str(path) + ".json"
+        with open(meta_path, "w") as fh:
+            json.dump(metadata, fh, indent=2)
+
+
+def load_weights(path=None, device="cpu") -> MotionNet:
+    """Load a trained Motion-Net (default: the packaged ``resources/motionnet.pt``).
+
+    Raises
+    ------
+    RuntimeError
+        If the weights are missing or unreadable; the message says how to retrain them.
+    """
+    if path is None:
+        path = importlib.resources.files("napari_motion_deblur") / "resources" / WEIGHTS_NAME
+    try:
+        local_path = (contextlib.nullcontext(path) if isinstance(path, (str, os.PathLike))
+                      else importlib.resources.as_file(path))
+        with local_path as local:
+            checkpoint = torch.load(local, map_location="cpu", weights_only=True)
+        model = MotionNet(**checkpoint["config"])
+        state = {k: v.float() if v.is_floating_point() else v
+                 for k, v in checkpoint["state_dict"].items()}
+        model.load_state_dict(state)
+    except FileNotFoundError as err:
+        raise RuntimeError(f"Motion-Net weights not found at {path}. {RETRAIN_HINT}") from err
+    except Exception as err:
+        raise RuntimeError(f"Motion-Net weights at {path} are unreadable or do not match the "
+                           f"network ({type(err).__name__}: {err}). {RETRAIN_HINT}") from err
+    return model.to(device).eval()
+
+
+def get_motionnet(device: torch.device) -> MotionNet:
+    """The shared, packaged Motion-Net for a device (loaded once)."""
+    with _cache_lock:
+        key = str(device)
+        if key not in _cache:
+            _cache[key] = load_weights(device=device)
+        return _cache[key]
+
+
+def _tile_starts(size: int, tile: int, step: int) -> list[int]:
+    starts = list(range(0, size - tile + 1, step))
+    if starts[-1] != size - tile:
+        starts.append(size - tile)
+    return starts
+
+
+@torch.no_grad()
+def predict(model: MotionNet, lum: np.ndarray, device="cpu", tile: int = TILE,
+            overlap: int = TILE_OVERLAP, batch: int = 16) -> MotionField:
+    """Run ``model`` on a (H, W) luminance array in [0, 1] and return the field.
+
+    The image is processed in overlapping ``tile``-pixel tiles blended with a smooth window:
+    instance normalization then sees statistics of regions the size of the training crops,
+    which measured about half the error of one whole-image pass on large images.
+    """
+    lum = np.ascontiguousarray(lum, dtype=np.float32)
+    h, w = lum.shape
+    if h <= tile or w <= tile:
+        x = torch.from_numpy(lum)[None, None].to(device)
+        return to_field(model(x)[0])
+    step = tile - overlap
+    rows, cols = _tile_starts(h, tile, step), _tile_starts(w, tile, step)
+    corners = [(r, c) for r in rows for c in cols]
+    ramp = np.hanning(tile + 2)[1:-1].astype(np.float32)
+    window = np.outer(ramp, ramp)
+    total = np.zeros((3, h, w), np.float32)
+    weight = np.zeros((h, w), np.float32)
+    for start in range(0, len(corners), batch):
+        chunk = corners[start : start + batch]
+        x = torch.from_numpy(np.stack([lum[r : r + tile, c : c + tile] for r, c in chunk]))
+        out = model(x[:, None].to(device)).cpu().numpy()
+        for (r, c), o in zip(chunk, out):
+            total[:, r : r + tile, c : c + tile] += o * window
+            weight[r : r + tile, c : c + tile] += window
+    return to_field(torch.from_numpy(total / weight))

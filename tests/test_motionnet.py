@@ -1,0 +1,198 @@
+"""Motion-Net, the spectral estimator, blind deblurring and the Motion-Net training script."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from napari_motion_deblur.estimation import deblur, estimate_motion
+from napari_motion_deblur.motion import MotionField
+from napari_motion_deblur.motionnet import (
+    MotionNet,
+    from_field,
+    load_weights,
+    save_weights,
+    streak_error,
+    to_field,
+)
+from napari_motion_deblur.synthesis import blur, camera_shake_field
+from napari_motion_deblur.training import motionnet as training
+
+
+@pytest.fixture(scope="module")
+def camera():
+    return skimage.data.camera()[64:448, 64:448].astype(np.float32) / 255.0
+
+
+def _interior_median(field: MotionField, margin: int = 48):
+    length = field.length[margin:-margin, margin:-margin]
+    doubled = np.radians(2.0 * field.angle[margin:-margin, margin:-margin])
+    angle = np.degrees(np.arctan2(np.median(np.sin(doubled)), np.median(np.cos(doubled)))) / 2
+    return float(np.median(length)), float(angle % 180.0)
+
+
+def _angle_gap(a, b):
+    d = abs(a - b) % 180.0
+    return min(d, 180.0 - d)
+
+
+# ------------------------------------------------------------------------------ the network
+def test_packaged_weights_load_offline_and_run():
+    model = load_weights()
+    assert isinstance(model, MotionNet)
+    with torch.no_grad():
+        out = model(torch.rand(1, 1, 70, 53))
+    assert out.shape == (1, 3, 70, 53)
+    field = to_field(out[0])
+    assert field.shape == (70, 53) and field.length.max() <= 35.0
+
+
+@pytest.mark.parametrize("content", [None, b"not a checkpoint"])
+def test_missing_or_corrupt_weights_say_how_to_retrain(tmp_path, content):
+    path = tmp_path / "motionnet.pt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(RuntimeError, match="training.motionnet"):
+        load_weights(str(path))
+
+
+def test_save_load_round_trip(tmp_path):
+    model = MotionNet(width=16).eval()
+    save_weights(model, tmp_path / "m.pt", {"note": "test"})
+    loaded = load_weights(str(tmp_path / "m.pt"))
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), loaded(x), atol=2e-2)
+    assert (tmp_path / "m.json").exists()
+
+
+def test_target_round_trip_is_sign_free():
+    field = MotionField(np.array([[10.0, 20.0]]), np.array([[30.0, 170.0]]))
+    back = to_field(torch.from_numpy(from_field(field)))
+    assert np.allclose(back.length, field.length, atol=1e-3)
+    assert np.allclose(back.angle, field.angle, atol=1e-3)
+    flipped = MotionField(field.length, field.angle + 180.0)
+    assert streak_error(flipped, field) < 1e-6
+
+
+def test_streak_error_values():
+    a = MotionField.uniform((4, 4), 10.0, 0.0)
+    assert streak_error(a, MotionField.uniform((4, 4), 10.0, 90.0)) == pytest.approx(200.0)
+    assert streak_error(a, MotionField.uniform((4, 4), 0.0, 0.0)) == pytest.approx(100.0)
+
+
+# ---------------------------------------------------------------------------- estimation
+@pytest.mark.parametrize("method", ["spectral", "motionnet"])
+@pytest.mark.parametrize("angle", [0.0, 90.0])
+def test_uniform_blur_is_recovered(camera, method, angle):
+    length = 17.0
+    blurred = blur(camera, MotionField.uniform(camera.shape, length, angle), noise_sigma=0.005,
+                   seed=1)
+    est_length, est_angle = _interior_median(estimate_motion(blurred, method=method,
+                                                             device="cpu"))
+    assert _angle_gap(est_angle, angle) <= 15.0
+    assert abs(est_length - length) <= 0.3 * length
+
+
+def test_estimates_accept_colour_and_integers(camera):
+    rgba = np.dstack([camera] * 3 + [np.ones_like(camera)])[:128, :160]
+    field = estimate_motion((rgba * 255).astype(np.uint8), method="spectral")
+    assert field.shape == (128, 160)
+    field = estimate_motion(rgba, method="motionnet", device="cpu")
+    assert field.shape == (128, 160)
+    tiled = np.dstack([camera] * 3)[:200, :170]  # larger than one tile: the tiled path
+    assert estimate_motion(tiled, method="motionnet", device="cpu").shape == (200, 170)
+
+
+def test_deblur_returns_image_and_field(camera):
+    blurred = blur(camera[:96, :96], MotionField.uniform((96, 96), 9.0, 45.0))
+    before = blurred.copy()
+    result, field = deblur(blurred, method="spectral", stages=1, iterations=1, device="cpu")
+    assert result.shape == blurred.shape and result.dtype == np.float32
+    assert field.shape == (96, 96)
+    assert np.array_equal(blurred, before)
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((5, 64, 64)),  # a stack
+    np.zeros((2, 64, 64, 3)),
+    np.full((32, 32), np.nan),
+    np.zeros((2, 2)),
+    "image",
+    None,
+])
+def test_bad_images_raise_value_error(bad):
+    with pytest.raises(ValueError):
+        estimate_motion(bad, method="spectral")
+
+
+def test_unknown_method_raises():
+    with pytest.raises(ValueError, match="method"):
+        estimate_motion(np.zeros((32, 32)), method="oracle")
+
+
+def test_stack_error_says_what_to_do():
+    with pytest.raises(ValueError, match="slice"):
+        estimate_motion(np.zeros((5, 64, 64)), method="spectral")
+
+
+# ------------------------------------------------------------------------------ training
+@pytest.mark.parametrize("rotations, flip", [(1, False), (2, False), (3, True), (0, True)])
+def test_augmentation_commutes_with_blur(camera, rotations, flip):
+    img = camera[:128, :160]
+    uniform = MotionField.uniform(img.shape, 15.0, 24.0)
+    got = blur(*training.augment(img, uniform, rotations, flip))
+    expected, _ = training.augment(blur(img, uniform), uniform, rotations, flip)
+    assert np.allclose(got, expected, atol=1e-4)
+    # Non-uniform: equal up to where the operator's node grid falls (its stride is 64 px).
+    smooth = camera_shake_field(img.shape, rng=3, max_length=21)
+    got = blur(*training.augment(img, smooth, rotations, flip))
+    expected, _ = training.augment(blur(img, smooth), smooth, rotations, flip)
+    assert np.abs(got - expected).mean() < 0.01
+
+
+def test_augmented_field_angles():
+    field = MotionField.uniform((4, 6), 9.0, 30.0)
+    _, rotated = training.augment(np.zeros((4, 6)), field, 1, False)
+    assert rotated.shape == (6, 4) and np.allclose(rotated.angle, 120.0)
+    _, flipped = training.augment(np.zeros((4, 6)), field, 0, True)
+    assert np.allclose(flipped.angle, 150.0)
+
+
+def test_training_step_lowers_loss():
+    torch.manual_seed(0)
+    sources = training.Sources(None, crop=48, synthetic_pool=4, seed=0, photos=False)
+    x, y, _ = training.make_batch(sources, np.random.default_rng(0), 4)
+    model = MotionNet(width=16)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        loss = training.loss_fn(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_training_script_runs_and_resumes(tmp_path, camera):
+    from skimage import io
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(10):
+        crop = camera[i * 20 : i * 20 + 120, :120]
+        io.imsave(data / f"{i}.png", (crop * 255).astype(np.uint8), check_contrast=False)
+    out = tmp_path / "out"
+    args = ["--data", str(data), "--out", str(out), "--minutes", "0.04", "--width", "16",
+            "--batch", "2", "--synthetic", "2", "--no-photos", "--validate-every", "0.5"]
+    meta = training.main(args)
+    assert (out / "motionnet.pt").exists() and (out / "motionnet_train_log.csv").exists()
+    assert np.isfinite(meta["validation"]["best"])
+    steps = meta["steps"]
+    meta = training.main([*args[:5], "0.06", *args[6:], "--resume"])
+    assert meta["steps"] > steps
+    model = load_weights(str(out / "motionnet.pt"))
+    assert model.config["width"] == 16
