@@ -47,8 +47,20 @@ def test_estimate_adds_then_updates_motion_layer(qtbot, make_napari_viewer, meth
     assert motion.metadata[ORIGINAL_KEY] is field and motion.metadata[SPACING_KEY] == 16
     assert len(motion.data) == 64
     np.testing.assert_array_equal(motion.scale, (3.0, 3.0))
-    if method == "spectral":  # uniform-ish camera shake of 10-14 px: the cepstrum finds it
-        assert abs(float(np.median(field.length)) - float(np.median(sample.field.length))) < 3
+    # Close to the sample's true camera shake (10-14 px), with the Motion-Net issue's threshold:
+    # median length within 30 %, median (sign-free) angle within 15 degrees.
+    true_length = float(np.median(sample.field.length))
+    assert abs(float(np.median(field.length)) - true_length) < 0.3 * true_length
+    assert _angle_difference(_median_angle(field.angle), _median_angle(sample.field.angle)) < 15
+
+
+def _median_angle(angle):
+    doubled = np.exp(2j * np.deg2rad(angle))
+    return np.rad2deg(np.angle(np.median(doubled.real) + 1j * np.median(doubled.imag))) / 2 % 180
+
+
+def _angle_difference(a, b):
+    return abs((a - b + 90) % 180 - 90)
 
 
 def test_estimate_failure_is_a_notification(qtbot, make_napari_viewer, monkeypatch):
