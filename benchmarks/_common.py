@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -16,6 +17,17 @@ from skimage.metrics import structural_similarity
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
+
+
+def arguments(description: str, images: int) -> argparse.Namespace:
+    """The benchmarks' common options (--data, --images, --threads), torch threads set."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=DATA, help="folder with set12/, levin09/")
+    parser.add_argument("--images", type=int, default=images, help="how many Set12 images")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def psnr(estimate: np.ndarray, truth: np.ndarray) -> float:

@@ -9,13 +9,10 @@ camera-shake fields up to 35 px (sigma 0.01, cropped borders as in benchmarks/no
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
-from _common import DATA, load_set12, machine, observe, psnr, save, timed
+from _common import arguments, load_set12, machine, observe, psnr, save, timed
 
 from napari_motion_deblur import deconvolve
 from napari_motion_deblur.inverse_filters import DEFAULT_RHO, _solve_bank, identity_error
@@ -25,12 +22,7 @@ from napari_motion_deblur.synthesis import camera_shake_field
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--images", type=int, default=6)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__, images=6)
     cases = []
     for i, (_, x) in enumerate(load_set12(args.data / "set12", args.images)):
         field = camera_shake_field(x.shape, 2000 + i, max_length=35.0, min_length=20.0)

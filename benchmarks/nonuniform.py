@@ -12,12 +12,9 @@ iterations, CG to 1e-5), its lambda tuned for its best PSNR.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import torch
-from _common import CROP, DATA, load_set12, machine, observe, psnr, save, ssim, timed
+from _common import CROP, arguments, load_set12, machine, observe, psnr, save, ssim, timed
 from skimage import data, transform
 
 from napari_motion_deblur import deconvolve
@@ -59,12 +56,7 @@ def wiener_mean(y, field, nsr):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--images", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__, images=12)
     images = load_set12(args.data / "set12", args.images) + colour_images()
     get_model("cpu")
     cases = []

@@ -12,12 +12,9 @@ no method knows what lies beyond the border.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import torch
-from _common import CROP, DATA, load_set12, machine, observe, psnr, save, timed
+from _common import CROP, arguments, load_set12, machine, observe, psnr, save, timed
 
 from napari_motion_deblur import deconvolve
 from napari_motion_deblur.baselines import admm_tv_cg, admm_tv_fft
@@ -39,12 +36,7 @@ def run_baselines(y, psf, lam):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--images", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__, images=12)
     images = load_set12(args.data / "set12", args.images)
     kernels = np.load(args.data / "levin09" / "levin09_kernels.npz")
     psfs = [kernels[f"k{i}"].astype(np.float32) for i in range(1, 9)]

@@ -93,10 +93,10 @@ def test_uniform_motion_and_float_stack_all_slices(qtbot, make_napari_viewer, sa
 
 
 def test_errors_become_notifications(qtbot, make_napari_viewer, monkeypatch):
-    from napari_motion_deblur._widgets import deblur as module
+    from napari_motion_deblur._widgets import _common
 
     errors = []
-    monkeypatch.setattr(module, "show_error", errors.append)
+    monkeypatch.setattr(_common, "show_error", errors.append)  # invalid parameters
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
     widget.run()  # no image layer

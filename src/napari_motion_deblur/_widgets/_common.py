@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+from napari.utils.notifications import show_error
 
 from ..field_editing import (
     FIELD_KEY,
@@ -151,3 +152,14 @@ def find_layer(viewer, name: str):
 def plane_geometry(layer) -> dict:
     """Scale and translate of the layer's last two (spatial) axes."""
     return {"scale": tuple(layer.scale[-2:]), "translate": tuple(layer.translate[-2:])}
+
+
+def snapshot_or_notify(widget, title: str):
+    """``widget.snapshot()``, or ``None`` after a notification if it is running or invalid."""
+    if widget.running:
+        return None
+    try:
+        return widget.snapshot()
+    except (ValueError, IndexError) as err:
+        show_error(f"{title}: {err}")
+        return None

@@ -27,6 +27,7 @@ from ._common import (
     layer_choices,
     layer_field,
     resolve_device_name,
+    snapshot_or_notify,
     spatial_ndim,
 )
 from ._jobs import DeblurJob, DeblurUpdate, JobError, run_deblur
@@ -148,12 +149,8 @@ class DeblurWidget(Container):
     # ------------------------------------------------------------------- running
     def run(self, *_) -> None:
         """Start deblurring in a thread worker (errors become notifications)."""
-        if self.running:
-            return
-        try:
-            job = self.snapshot()
-        except (ValueError, IndexError) as err:
-            show_error(f"Deblur: {err}")
+        job = snapshot_or_notify(self, "Deblur")
+        if job is None:
             return
         self.n_updates = 0
         self._result = None

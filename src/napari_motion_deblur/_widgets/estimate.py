@@ -18,6 +18,7 @@ from ._common import (
     plane_geometry,
     resolve_device_name,
     show_field,
+    snapshot_or_notify,
 )
 from ._jobs import EstimateJob, JobError, run_estimate
 
@@ -77,12 +78,8 @@ class EstimateWidget(Container):
 
     def run(self, *_) -> None:
         """Start the estimation in a thread worker (errors become notifications)."""
-        if self.running:
-            return
-        try:
-            job = self.snapshot()
-        except (ValueError, IndexError) as err:
-            show_error(f"Estimate motion: {err}")
+        job = snapshot_or_notify(self, "Estimate motion")
+        if job is None:
             return
         self.status.value = f"estimating ({self.method.value}, {job.device})..."
         worker = create_worker(run_estimate, job, _start_thread=False)
