@@ -10,6 +10,7 @@ the output pixel, and a pixel's kernel is the hat-weighted blend of its 4 neares
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -107,10 +108,6 @@ class PatchGrid:
         hat = 1.0 - torch.abs(torch.arange(-s, s, device=device, dtype=torch.float32)) / s
         self.window = hat[:, None] * hat[None, :]
 
-    @property
-    def spectrum_shape(self) -> tuple[int, int]:
-        return (self.patch_size, self.patch_size // 2 + 1)
-
     def chunks(self, max_nodes: int = 256):
         """Ranges of node rows with at most ``max_nodes`` nodes (at least one row) each."""
         step = max(1, max_nodes // self.nodes[1])
@@ -129,17 +126,23 @@ class PatchGrid:
 
     def patches_adjoint(self, patches: torch.Tensor) -> torch.Tensor:
         """Adjoint of :meth:`patches`: scatter-add patches back onto (..., H, W)."""
-        s, n = self.stride, self.patch_size
-        starts = [torch.arange(count, device=self.window.device) * s for count in self.nodes]
-        offsets = torch.arange(n, device=self.window.device)
-        rows, cols = (ext[start[:, None] + offsets[None, :]]
-                      for ext, start in zip(self._extension, starts))
-        index = (rows[:, None, :, None] * self.shape[1] + cols[None, :, None, :]).reshape(-1)
+        index = self._scatter_index
         lead = patches.shape[:-4]
         flat = patches.reshape(-1, index.numel())
         out = flat.new_zeros(flat.shape[0], self.shape[0] * self.shape[1])
         out.index_add_(1, index, flat)
         return out.reshape(*lead, *self.shape)
+
+    @functools.cached_property
+    def _scatter_index(self) -> torch.Tensor:
+        # Built on first use only: IRC never needs it (its size is the whole patch stack), the
+        # adjoint (NU-CG, tests) reuses it at every call.
+        s, n = self.stride, self.patch_size
+        starts = [torch.arange(count, device=self.window.device) * s for count in self.nodes]
+        offsets = torch.arange(n, device=self.window.device)
+        rows, cols = (ext[start[:, None] + offsets[None, :]]
+                      for ext, start in zip(self._extension, starts))
+        return (rows[:, None, :, None] * self.shape[1] + cols[None, :, None, :]).reshape(-1)
 
     def spectra(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:
         """rfft2 of the input patches: (..., H, W) -> (..., r, nc, N, N // 2 + 1)."""

@@ -168,9 +168,8 @@ class IRCNet(nn.Module):
             tau = torch.exp(self.log_threshold[s])[None, :, None, None] * (lam / self.rho)
             z = soft_threshold(grad_x + beta, tau)
             target = z - beta
-            prior = spectra.apply(lambda r, t=target: (
-                spectra.inverse(r, 1) * grid.spectra(t[:, 0], r)
-                + spectra.inverse(r, 2) * grid.spectra(t[:, 1], r)))
+            prior = spectra.apply(lambda r, t=target: _weighted_sum(
+                grid.spectra(t, r), spectra.inverse(r, 1), spectra.inverse(r, 2)))
             for _ in range(iterations):
                 data = mask * (y - blurred)
                 step = prior + spectra.apply(lambda r, d=data, xh=x_hat: (
@@ -198,6 +197,11 @@ class IRCNet(nn.Module):
         """Return the estimate after ``n_stages`` stages (differentiable)."""
         *_, (_, estimate) = self.stages(y, ops, n_stages, iterations, lam)
         return estimate
+
+
+def _weighted_sum(pair: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """``first * pair[:, 0] + second * pair[:, 1]`` for a (B, 2, ...) stack."""
+    return first * pair[:, 0] + second * pair[:, 1]
 
 
 class _NodeSpectra:
