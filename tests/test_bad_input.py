@@ -82,7 +82,7 @@ def test_float_images_out_of_range_and_bad_dtypes(image, field):
 
 @pytest.mark.parametrize("kwargs", [{"stages": 0}, {"stages": 21}, {"iterations": 0},
                                     {"iterations": 2.5}, {"regularization": -1.0},
-                                    {"device": "tpu"}])
+                                    {"regularization": "x"}, {"device": "tpu"}])
 def test_bad_parameters(image, field, kwargs):
     with pytest.raises(ValueError):
         deconvolve(image, field, **kwargs)

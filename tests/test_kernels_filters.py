@@ -47,6 +47,23 @@ def test_kernel_orientation_follows_convention():
     assert diagonal[c - 2, c + 2] > 0.05 and diagonal[c - 2, c - 2] == 0
 
 
+@pytest.mark.parametrize("turns", [1, 2, 3])
+@pytest.mark.parametrize("angle", [0.0, 30.0, 117.0])
+def test_turned_and_mirrored_fields_carry_turned_kernels(turns, angle):
+    from napari_motion_deblur.motion import MotionField
+
+    field = MotionField.uniform((3, 5), 13.0, angle)
+    kernel = motion_kernel(13.0, angle)
+    turned = field.rot90(turns)
+    assert turned.shape == (5, 3) if turns % 2 else (3, 5)
+    assert np.allclose(motion_kernel(13.0, float(turned.angle[0, 0])),
+                       np.rot90(kernel, turns), atol=1e-6)
+    mirrored = field.fliplr()
+    assert np.allclose(motion_kernel(13.0, float(mirrored.angle[0, 0])), kernel[:, ::-1],
+                       atol=1e-6)
+    assert field.rot90(4) == field and field.fliplr().fliplr() == field
+
+
 def test_bank_has_511_kernels_with_the_paper_grid():
     lengths, angles = bank_parameters()
     assert bank_size() == 511 == len(lengths) == len(bank_kernels())

@@ -106,6 +106,36 @@ def test_estimates_accept_colour_and_integers(camera):
     assert estimate_motion(tiled, method="motionnet", device="cpu").shape == (200, 170)
 
 
+@pytest.mark.parametrize("passes", [4, 8])
+def test_test_time_passes_turn_with_the_image(camera, passes):
+    # Averaging over quarter turns (and mirrors) makes the estimate exactly equivariant.
+    img = camera[:150, :176]
+    field = estimate_motion(img, device="cpu", passes=passes)
+    turned = estimate_motion(np.rot90(img), device="cpu", passes=passes)
+    expected = field.rot90(1)
+    assert np.allclose(turned.length, expected.length, atol=1e-3)
+    moving = expected.length > 2.0
+    gap = np.abs((turned.angle - expected.angle + 90.0) % 180.0 - 90.0)
+    assert moving.any() and gap[moving].max() < 0.01
+
+
+def test_more_passes_do_not_lengthen_streaks(camera):
+    # Averaging streak vectors can only shorten them where the passes disagree.
+    blurred = blur(camera[:160, :160], MotionField.uniform((160, 160), 15.0, 60.0), seed=2)
+    single = estimate_motion(blurred, device="cpu", passes=1)
+    mean_of_passes = np.mean([estimate_motion(np.rot90(blurred, k), device="cpu",
+                                              passes=1).rot90(-k).length for k in range(4)], 0)
+    four = estimate_motion(blurred, device="cpu", passes=4)
+    assert single.shape == four.shape
+    assert np.all(four.length <= mean_of_passes + 1e-3)
+
+
+@pytest.mark.parametrize("passes", [0, 9, 2.5, "4"])
+def test_bad_passes_raise(camera, passes):
+    with pytest.raises(ValueError, match="passes"):
+        estimate_motion(camera[:64, :64], passes=passes)
+
+
 def test_deblur_returns_image_and_field(camera):
     blurred = blur(camera[:96, :96], MotionField.uniform((96, 96), 9.0, 45.0))
     before = blurred.copy()
@@ -113,6 +143,21 @@ def test_deblur_returns_image_and_field(camera):
     assert result.shape == blurred.shape and result.dtype == np.float32
     assert field.shape == (96, 96)
     assert np.array_equal(blurred, before)
+
+
+def test_deblur_uses_the_scaled_estimate(camera):
+    blurred = blur(camera[:96, :96], MotionField.uniform((96, 96), 11.0, 120.0), seed=3)
+    estimate = estimate_motion(blurred, method="spectral")
+    _, used = deblur(blurred, method="spectral", stages=1, iterations=1, device="cpu",
+                     length_scale=0.5)
+    assert np.allclose(used.length, 0.5 * estimate.length, atol=1e-5)
+    assert np.array_equal(used.angle, estimate.angle)
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, 2.0, np.nan, "x"])
+def test_deblur_rejects_bad_length_scale(camera, scale):
+    with pytest.raises(ValueError, match="length_scale"):
+        deblur(camera[:64, :64], method="spectral", length_scale=scale)
 
 
 @pytest.mark.parametrize("bad", [

@@ -36,6 +36,8 @@ def test_estimate_adds_then_updates_motion_layer(qtbot, make_napari_viewer, meth
     widget.reset_choices()
     widget.image.value = image
     widget.method.value = method
+    assert widget.passes.native.isHidden() == (method != "Motion-Net")
+    widget.length_scale.value = 1.0  # the raw estimate, to compare with the true field
     widget.spacing.value = 16
     for _ in range(2):  # the second run updates the same layer
         widget.run()
@@ -61,6 +63,23 @@ def _median_angle(angle):
 
 def _angle_difference(a, b):
     return abs((a - b + 90) % 180 - 90)
+
+
+def test_length_scale_shortens_the_shown_field(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    sample = make_sample("photograph", size=128, seed=1)
+    viewer.add_image(sample.blurred, name="photo")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Estimate motion")
+    widget.reset_choices()
+    widget.method.value = "spectral"
+    lengths = {}
+    for scale in (1.0, 0.5):
+        widget.length_scale.value = scale
+        widget.run()
+        qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+        lengths[scale] = viewer.layers["photo motion"].metadata[FIELD_KEY].length.copy()
+    np.testing.assert_allclose(lengths[0.5], 0.5 * lengths[1.0], atol=1e-5)
+    assert "x0.5" in widget.status.value
 
 
 def test_estimate_failure_is_a_notification(qtbot, make_napari_viewer, monkeypatch):

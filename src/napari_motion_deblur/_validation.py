@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -21,6 +23,12 @@ class Layout:
     """How to give a result back the caller's layout: 2-D or channels-last."""
 
     ndim: int
+
+
+def is_finite_number(value) -> bool:
+    """True for a finite real number (bools, strings and arrays are not numbers here)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def as_float_image(image) -> tuple[np.ndarray, Layout]:

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validation import as_float_image, check_motion_or_psf, restore_layout
+from ._validation import (
+    as_float_image,
+    check_motion_or_psf,
+    is_finite_number,
+    restore_layout,
+)
 from .irc import DEFAULT_LAMBDA, MAX_STAGES, IRCNet
 from .motion import MotionField
 
@@ -67,7 +72,7 @@ def _check_counts(stages, iterations, regularization):
     if not isinstance(iterations, (int, np.integer)) or not 1 <= iterations <= MAX_ITERATIONS:
         raise ValueError(
             f"iterations must be an integer in 1..{MAX_ITERATIONS}, got {iterations!r}")
-    if not (np.isscalar(regularization) and np.isfinite(regularization) and regularization >= 0):
+    if not (is_finite_number(regularization) and regularization >= 0):
         raise ValueError(f"regularization must be a finite number >= 0, got {regularization!r}")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .motion import MAX_LENGTH, MotionField
+from .motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
 
 #: Key of the dense field in a Vectors layer's ``metadata``.
 FIELD_KEY = "motion_field"
@@ -112,9 +112,8 @@ def vectors_to_field(data, shape: tuple[int, int]) -> MotionField:
 def drag_to_streak(start, end) -> tuple[float, float]:
     """(length, angle) of the streak a drag from ``start`` to ``end`` (row, col) draws."""
     drow, dcol = float(end[0]) - float(start[0]), float(end[1]) - float(start[1])
-    length = float(np.hypot(drow, dcol))
-    angle = float(np.degrees(np.arctan2(-drow, dcol)) % 180.0)
-    return min(length, MAX_LENGTH), angle
+    streak = MotionField.from_vectors([[drow]], [[dcol]])
+    return min(float(streak.length[0, 0]), MAX_LENGTH), float(streak.angle[0, 0])
 
 
 def _blend(field: MotionField, weight: np.ndarray, length, angle) -> MotionField:
@@ -125,11 +124,9 @@ def _blend(field: MotionField, weight: np.ndarray, length, angle) -> MotionField
     """
     w = np.clip(weight, 0.0, 1.0).astype(np.float64)
     old_len = field.length.astype(np.float64)
-    old2 = np.radians(field.angle.astype(np.float64)) * 2
-    new2 = np.radians(np.asarray(angle, dtype=np.float64)) * 2
-    c = (1 - w) * np.cos(old2) + w * np.cos(new2)
-    s = (1 - w) * np.sin(old2) + w * np.sin(new2)
-    blended = np.degrees(np.arctan2(s, c)) / 2
+    old_c, old_s = doubled_angle(field.angle, 1 - w)
+    new_c, new_s = doubled_angle(angle, w)
+    blended = undoubled_angle(old_c + new_c, old_s + new_s)
     # Where the weight is 0 or 1, keep values bit-exact (no round trip through sin/cos).
     blended = np.where(w <= 0, field.angle, np.where(w >= 1, np.asarray(angle) % 180, blended))
     new_len = np.where(w <= 0, old_len, (1 - w) * old_len + w * np.asarray(length))
@@ -182,11 +179,10 @@ def smooth_field(field: MotionField, sigma: float) -> MotionField:
     if sigma <= 0:
         return field
     length = ndimage.gaussian_filter(field.length.astype(np.float64), sigma, mode="nearest")
-    two = np.radians(field.angle.astype(np.float64)) * 2
-    weight = field.length.astype(np.float64)  # long streaks dominate the orientation
-    c = ndimage.gaussian_filter(weight * np.cos(two), sigma, mode="nearest")
-    s = ndimage.gaussian_filter(weight * np.sin(two), sigma, mode="nearest")
-    angle = np.where(np.hypot(c, s) > 1e-9, np.degrees(np.arctan2(s, c)) / 2, field.angle)
+    # Length-weighted: long streaks dominate the orientation.
+    c, s = (ndimage.gaussian_filter(v, sigma, mode="nearest")
+            for v in doubled_angle(field.angle, field.length.astype(np.float64)))
+    angle = np.where(np.hypot(c, s) > 1e-9, undoubled_angle(c, s), field.angle)
     return MotionField(np.maximum(length, 0), angle)
 
 

@@ -18,6 +18,22 @@ import numpy as np
 MAX_LENGTH = 35.0
 
 
+def doubled_angle(angle, weight=1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``weight * (cos 2a, sin 2a)`` (float64) of angles ``a`` in degrees.
+
+    Streak orientations are averaged, blended and interpolated in this doubled-angle space:
+    it has no sign, so 179 and 1 degrees are neighbours and average to 0, not 90.
+    """
+    rad = np.radians(2.0 * np.asarray(angle, dtype=np.float64))
+    return weight * np.cos(rad), weight * np.sin(rad)
+
+
+def undoubled_angle(cos2, sin2) -> np.ndarray:
+    """The angle in degrees (in (-90, 90]; any value is a valid MotionField angle) of
+    doubled-angle components ``(cos 2a, sin 2a)``, which need not be normalized."""
+    return np.degrees(np.arctan2(sin2, cos2)) / 2.0
+
+
 class MotionField:
     """A dense linear-motion field: one (length, angle) pair per pixel.
 
@@ -131,6 +147,18 @@ class MotionField:
         """Return the streak vectors ``(drow, dcol) = length * (-sin a, cos a)``."""
         rad = np.radians(self._angle)
         return -self._length * np.sin(rad), self._length * np.cos(rad)
+
+    def rot90(self, k: int = 1) -> MotionField:
+        """The field of ``np.rot90(image, k)``: ``k`` counter-clockwise quarter turns as displayed.
+
+        The arrays turn with the image and every streak turns with it: ``a -> a + 90 k``.
+        """
+        k %= 4
+        return MotionField(np.rot90(self._length, k), np.rot90(self._angle, k) + 90.0 * k)
+
+    def fliplr(self) -> MotionField:
+        """The field of ``image[:, ::-1]`` (a left-right mirror maps ``a -> 180 - a``)."""
+        return MotionField(self._length[:, ::-1], 180.0 - self._angle[:, ::-1])
 
     def clipped(self, max_length: float = MAX_LENGTH, *, warn: bool = True) -> MotionField:
         """Return a copy whose lengths are clipped to ``max_length``, warning if any were.

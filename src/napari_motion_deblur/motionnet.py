@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .motion import MAX_LENGTH, MotionField
+from .motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
 
 #: The network's outputs are streak lengths divided by this (keeps activations near unit scale).
 OUTPUT_SCALE = 10.0
@@ -213,15 +213,13 @@ def to_field(output: torch.Tensor) -> MotionField:
     """Convert one network output (3, H, W) or (1, 3, H, W) to a :class:`MotionField`."""
     out = output.detach().float().reshape(3, *output.shape[-2:]).cpu().numpy()
     length = np.clip(out[2] * OUTPUT_SCALE, 0.0, MAX_LENGTH)
-    angle = np.degrees(np.arctan2(out[1], out[0])) / 2.0
-    return MotionField(length, angle)
+    return MotionField(length, undoubled_angle(out[0], out[1]))
 
 
 def from_field(field: MotionField) -> np.ndarray:
     """The training target of a field: (3, H, W) float32 ``(cos 2a, sin 2a, l / scale)``."""
-    rad = np.radians(field.angle.astype(np.float64)) * 2.0
     length = field.length.astype(np.float64) / OUTPUT_SCALE
-    return np.stack([np.cos(rad), np.sin(rad), length]).astype(np.float32)
+    return np.stack([*doubled_angle(field.angle), length]).astype(np.float32)
 
 
 def streak_error(estimate: MotionField, truth: MotionField) -> float:
@@ -303,20 +301,18 @@ def _tile_starts(size: int, tile: int, step: int) -> list[int]:
     return starts
 
 
-@torch.no_grad()
-def predict(model: MotionNet, lum: np.ndarray, device="cpu", tile: int = TILE,
-            overlap: int = TILE_OVERLAP, batch: int = 16) -> MotionField:
-    """Run ``model`` on a (H, W) luminance array in [0, 1] and return the field.
+#: Most test-time passes :func:`predict` averages (the 8 flips/quarter turns of the image).
+MAX_PASSES = 8
 
-    The image is processed in overlapping ``tile``-pixel tiles blended with a smooth window:
-    instance normalization then sees statistics of regions the size of the training crops,
-    which measured about half the error of one whole-image pass on large images.
-    """
-    lum = np.ascontiguousarray(lum, dtype=np.float32)
+
+@torch.no_grad()
+def _predict_tiles(model: MotionNet, lum: np.ndarray, device, tile: int, overlap: int,
+                   batch: int) -> np.ndarray:
+    """The raw network output (3, H, W) of a luminance image, tile by tile."""
     h, w = lum.shape
     if h <= tile or w <= tile:
-        x = torch.from_numpy(lum)[None, None].to(device)
-        return to_field(model(x)[0])
+        x = torch.from_numpy(np.ascontiguousarray(lum))[None, None].to(device)
+        return model(x)[0].float().cpu().numpy()
     step = tile - overlap
     rows, cols = _tile_starts(h, tile, step), _tile_starts(w, tile, step)
     corners = [(r, c) for r in rows for c in cols]
@@ -327,8 +323,51 @@ def predict(model: MotionNet, lum: np.ndarray, device="cpu", tile: int = TILE,
     for start in range(0, len(corners), batch):
         chunk = corners[start : start + batch]
         x = torch.from_numpy(np.stack([lum[r : r + tile, c : c + tile] for r, c in chunk]))
-        out = model(x[:, None].to(device)).cpu().numpy()
+        out = model(x[:, None].to(device)).float().cpu().numpy()
         for (r, c), o in zip(chunk, out):
             total[:, r : r + tile, c : c + tile] += o * window
             weight[r : r + tile, c : c + tile] += window
-    return to_field(torch.from_numpy(total / weight))
+    return total / weight
+
+
+def predict(model: MotionNet, lum: np.ndarray, device="cpu", passes: int = 1,
+            tile: int = TILE, overlap: int = TILE_OVERLAP, batch: int = 16) -> MotionField:
+    """Run ``model`` on a (H, W) luminance array in [0, 1] and return the field.
+
+    The image is processed in overlapping ``tile``-pixel tiles blended with a smooth window:
+    instance normalization then sees statistics of regions the size of the training crops,
+    which measured about half the error of one whole-image pass on large images.
+
+    Parameters
+    ----------
+    model : MotionNet
+    lum : numpy.ndarray, (H, W)
+    device : str or torch.device
+    passes : int
+        Test-time augmentation: the network runs on this many of the image's quarter turns and
+        mirrors (1 to 8; 4 = the quarter turns), each answer is turned back, and the streak
+        vectors are averaged in doubled-angle space. Where the passes disagree on the direction
+        the averaged length shrinks, which is the cautious answer for deblurring.
+    tile, overlap, batch : int
+        Tiling of large images (pixels) and tiles per forward pass.
+    """
+    if not isinstance(passes, (int, np.integer)) or not 1 <= passes <= MAX_PASSES:
+        raise ValueError(f"passes must be an integer in 1..{MAX_PASSES}, got {passes!r}")
+    lum = np.ascontiguousarray(lum, dtype=np.float32)
+    total = np.zeros((2, *lum.shape), np.float64)
+    for t in range(passes):
+        turns, mirror = t % 4, t >= 4
+        view = np.rot90(lum[:, ::-1] if mirror else lum, turns)
+        out = np.rot90(_predict_tiles(model, view, device, tile, overlap, batch), -turns,
+                       axes=(1, 2))
+        if mirror:
+            out = out[:, :, ::-1]
+        # A quarter turn adds 90 degrees to every angle (180 to the doubled angle: a sign
+        # flip of both components); a mirror maps a -> 180 - a (negates the sine).
+        sign = (-1.0) ** turns
+        direction = out[:2] * np.array([sign, -sign if mirror else sign])[:, None, None]
+        direction /= np.maximum(np.hypot(direction[0], direction[1]), 1e-6)
+        total += np.clip(out[2], 0.0, None) * direction
+    total /= passes
+    length = np.clip(np.hypot(total[0], total[1]) * OUTPUT_SCALE, 0.0, MAX_LENGTH)
+    return MotionField(length, undoubled_angle(total[0], total[1]))

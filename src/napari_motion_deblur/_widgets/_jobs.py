@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..deconvolution import iter_deconvolve
-from ..motion import MotionField
+from ..estimation import estimate_motion
+from ..motion import MAX_LENGTH, MotionField
 
 
 @dataclass(frozen=True)
@@ -79,20 +80,26 @@ def run_deblur(job: DeblurJob) -> Generator[DeblurUpdate | JobError, None, int]:
 
 @dataclass(frozen=True)
 class EstimateJob:
-    """One motion estimation: a plane (H, W[, C]) in [0, 1], the method and the device."""
+    """One motion estimation: a plane (H, W[, C]) in [0, 1], the method and the device.
+
+    ``passes`` is Motion-Net's test-time augmentation; the estimated lengths are multiplied by
+    ``length_scale`` (as :func:`~napari_motion_deblur.estimation.deblur` does).
+    """
 
     plane: np.ndarray
     method: str
     device: str
+    passes: int = 1
+    length_scale: float = 1.0
 
 
 def run_estimate(job: EstimateJob) -> MotionField | JobError:
     """Estimate the motion field of ``job.plane`` (a failure is returned as a JobError)."""
     try:
-        from ..estimation import estimate_motion
-
-        return estimate_motion(job.plane, method=job.method, device=job.device)
-    except ImportError as err:
-        return JobError(f"the estimation module is not available in this installation ({err})")
+        field = estimate_motion(job.plane, method=job.method, device=job.device,
+                                passes=job.passes)
     except (ValueError, RuntimeError, MemoryError) as err:
         return JobError(f"{type(err).__name__}: {err}")
+    if job.length_scale == 1.0:
+        return field
+    return MotionField(np.minimum(field.length * job.length_scale, MAX_LENGTH), field.angle)

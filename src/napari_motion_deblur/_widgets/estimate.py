@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 
+from ..estimation import BLIND_LENGTH_SCALE, DEFAULT_PASSES
 from ..field_editing import default_spacing
+from ..motionnet import MAX_PASSES
 from ._common import (
     DEVICES,
     IntensityMap,
@@ -45,16 +47,28 @@ class EstimateWidget(Container):
         self._viewer = viewer
         self.image = ComboBox(label="Image", choices=layer_choices(viewer, "image"))
         self.method = ComboBox(label="Method", choices=list(METHODS), value="Motion-Net")
+        self.passes = SpinBox(label="Passes", min=1, max=MAX_PASSES, value=DEFAULT_PASSES,
+                              tooltip="Motion-Net runs on this many turns/mirrors of the image "
+                                      "and averages them: more is steadier, each costs one run")
+        self.length_scale = FloatSpinBox(
+            label="Length scale", min=0.1, max=1.5, step=0.05, value=BLIND_LENGTH_SCALE,
+            tooltip="Estimated lengths are multiplied by this. Below 1 is the safer choice for "
+                    "deblurring: too-long kernels ring, too-short ones only leave some blur.")
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self.spacing = SpinBox(label="Grid spacing (px)", min=0, max=256, value=0,
                                tooltip="Pixels between displayed streaks; 0 = automatic")
         self.run_button = PushButton(text="Estimate")
         self.status = Label(label="", value="")
-        self.extend([self.image, self.method, self.device, self.spacing, self.run_button,
-                     self.status])
+        self.extend([self.image, self.method, self.passes, self.length_scale, self.device,
+                     self.spacing, self.run_button, self.status])
         self.worker = None
         self._target = None
         self.run_button.changed.connect(self.run)
+        self.method.changed.connect(self._sync_visibility)
+        self._sync_visibility()
+
+    def _sync_visibility(self, *_):
+        self.passes.visible = METHODS[self.method.value] == "motionnet"
 
     @property
     def running(self) -> bool:
@@ -74,7 +88,9 @@ class EstimateWidget(Container):
             show_warning(warning)
         self._target = (layer.name, plane_geometry(layer), int(self.spacing.value) or None)
         return EstimateJob(plane=IntensityMap(plane).to_unit(plane),
-                           method=METHODS[self.method.value], device=device)
+                           method=METHODS[self.method.value], device=device,
+                           passes=int(self.passes.value),
+                           length_scale=float(self.length_scale.value))
 
     def run(self, *_) -> None:
         """Start the estimation in a thread worker (errors become notifications)."""
@@ -99,7 +115,7 @@ class EstimateWidget(Container):
         show_field(self._viewer, field, f"{name} motion", spacing=spacing, original=field,
                    **geometry)
         self.status.value = (f"done: length {float(field.length.min()):.1f}-"
-                             f"{float(field.length.max()):.1f} px")
+                             f"{float(field.length.max()):.1f} px (x{self.length_scale.value:g})")
 
     def _on_errored(self, err) -> None:
         show_error(f"Estimate motion failed: {err}")

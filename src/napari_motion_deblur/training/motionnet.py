@@ -53,18 +53,14 @@ MAX_NOISE = 0.02
 
 # ----------------------------------------------------------------------------- augmentation
 def augment(image: np.ndarray, field: MotionField, rotations: int = 0, flip: bool = False):
-    """Rotate (``np.rot90``, counter-clockwise as displayed) and flip an image with its field.
+    """Flip (left-right) then rotate (``np.rot90``) an image together with its field.
 
-    The field's arrays move with the image and its angles transform with it: a left-right flip
-    maps ``a -> 180 - a`` and each counter-clockwise quarter turn ``a -> a + 90``. Blurring the
-    transformed image with the transformed field equals transforming the blurred image.
+    Blurring the transformed image with the transformed field equals transforming the blurred
+    image (see :meth:`MotionField.fliplr` and :meth:`MotionField.rot90`).
     """
-    length, angle = field.length, field.angle
     if flip:
-        image, length, angle = image[:, ::-1], length[:, ::-1], 180.0 - angle[:, ::-1]
-    k = rotations % 4
-    image, length, angle = (np.rot90(a, k) for a in (image, length, angle))
-    return np.ascontiguousarray(image), MotionField(length, angle + 90.0 * k)
+        image, field = image[:, ::-1], field.fliplr()
+    return np.ascontiguousarray(np.rot90(image, rotations % 4)), field.rot90(rotations)
 
 
 # ------------------------------------------------------------------------------ sharp images
