@@ -1,11 +1,12 @@
-"""How blind deblurring uses the Motion-Net estimate: passes, length scale and TV weight.
+"""How blind deblurring uses Motion-Net: passes, cepstral check, length scale and TV weight.
 
 Tuned on images the network never saw and that the motion benchmark does not use: the
 training script's held-out validation split of train400 (every 10th image), blurred with the
 camera-shake, object and uniform generators in the "moderate" (<= 21 px) and "severe"
 (<= 35 px) sets, noise sigma 0.01, 20-px crop. For each setting: mean PSNR of IRC-Net
-(5 stages x 2 iterations) with the estimate, next to the blurry input and the true field. The
-defaults of :func:`napari_motion_deblur.deblur` come from this table.
+(5 stages x 2 iterations) with the estimate (unconfirmed lengths times ``scale``), next to the
+blurry input and the true field. The defaults of :func:`napari_motion_deblur.deblur` come from
+this table.
 
     python benchmarks/blind_tuning.py [--data ../shared/data] [--images 12] [--threads 1]
 """
@@ -19,10 +20,10 @@ from _common import arguments, machine, observe, psnr, save
 from skimage import io
 
 from napari_motion_deblur.deconvolution import deconvolve
-from napari_motion_deblur.estimation import estimate_motion
+from napari_motion_deblur.estimation import MotionEstimate, estimate_with_confidence
 from napari_motion_deblur.irc import DEFAULT_LAMBDA
-from napari_motion_deblur.motion import MotionField
 from napari_motion_deblur.motionnet import streak_error
+from napari_motion_deblur.spectral import cepstral_check
 from napari_motion_deblur.synthesis import (
     camera_shake_field,
     object_motion_field,
@@ -32,9 +33,10 @@ from napari_motion_deblur.synthesis import (
 SIGMA = 0.01
 SETS = {"moderate": 21.0, "severe": 35.0}
 KINDS = (camera_shake_field, object_motion_field, uniform_random_field)
-PASSES = (1, 4)
+#: (passes, threshold of the cepstral check or None for no check)
+ESTIMATES = ((1, None), (4, None), (4, 4.0), (4, 8.0), (4, 12.0))
 SCALES = (0.6, 0.7, 0.8, 0.9, 1.0)
-WEIGHTS = (1.0, 2.0, 3.0)  # x DEFAULT_LAMBDA
+WEIGHTS = (1.0, 2.0)  # x DEFAULT_LAMBDA
 
 
 def held_out_images(folder, count):
@@ -48,11 +50,11 @@ def held_out_images(folder, count):
 def main():
     args = arguments(__doc__.splitlines()[0], images=12)
     images = held_out_images(args.data / "train400", args.images)
-    settings = list(itertools.product(PASSES, SCALES, WEIGHTS))
+    settings = list(itertools.product(ESTIMATES, SCALES, WEIGHTS))
     results, lines = {}, []
     for s, (set_name, max_length) in enumerate(SETS.items()):
         scores = {key: [] for key in settings}
-        blurry, true, mse = [], [], {p: [] for p in PASSES}
+        blurry, true, mse = [], [], {e: [] for e in ESTIMATES}
         for i, sharp in enumerate(images):
             for k, make_field in enumerate(KINDS):
                 seed = 7000 + 1000 * s + 10 * i + k
@@ -61,37 +63,45 @@ def main():
                 blurred, truth, field = observe(sharp, field, SIGMA, seed)
                 blurry.append(psnr(blurred, truth))
                 true.append(psnr(deconvolve(blurred, field, device="cpu"), truth))
-                for passes in PASSES:
-                    estimate = estimate_motion(blurred, device="cpu", passes=passes)
-                    mse[passes].append(streak_error(estimate, field))
+                for passes, check in ESTIMATES:
+                    estimate = estimate_with_confidence(blurred, device="cpu", passes=passes,
+                                                        check=False)
+                    if check is not None:  # gray images: the luminance is the image
+                        estimate = MotionEstimate(*cepstral_check(blurred, estimate.field,
+                                                                  threshold=check))
+                    mse[(passes, check)].append(streak_error(estimate.field, field))
                     for scale, weight in itertools.product(SCALES, WEIGHTS):
-                        used = MotionField(estimate.length * scale, estimate.angle)
-                        out = deconvolve(blurred, used, device="cpu",
+                        out = deconvolve(blurred, estimate.for_deblurring(scale), device="cpu",
                                          regularization=weight * DEFAULT_LAMBDA)
-                        scores[(passes, scale, weight)].append(psnr(out, truth))
+                        scores[((passes, check), scale, weight)].append(psnr(out, truth))
             print(f"{set_name}: image {i + 1}/{len(images)}", flush=True)
-        table = {f"passes={p} scale={sc} lambda={w}x": float(np.mean(v))
-                 for (p, sc, w), v in scores.items()}
+        table = {f"passes={p} check={c} scale={sc} lambda={w}x": float(np.mean(v))
+                 for ((p, c), sc, w), v in scores.items()}
         best = max(table, key=table.get)
         results[set_name] = {"psnr_blurry": float(np.mean(blurry)),
                              "psnr_true_field": float(np.mean(true)),
-                             "streak_mse": {str(p): float(np.mean(v)) for p, v in mse.items()},
+                             "streak_mse": {f"passes={p} check={c}": float(np.mean(v))
+                                            for (p, c), v in mse.items()},
                              "psnr": table, "best": best, "cases": len(blurry)}
         lines += [f"\n### {set_name} (lengths up to {max_length:g} px, {len(blurry)} cases)\n",
                   f"Blurry {np.mean(blurry):.2f} dB, true field {np.mean(true):.2f} dB; "
                   "Motion-Net streak MSE " + ", ".join(
-                      f"{p} pass(es) {np.mean(v):.1f} px^2" for p, v in mse.items())
+                      f"{p} pass(es){f' + check at {c:g}' if c else ''} {np.mean(v):.1f} px^2"
+                      for (p, c), v in mse.items())
                   + f". Best setting: {best}.\n",
-                  "| passes | lambda | " + " | ".join(f"scale {sc}" for sc in SCALES) + " |",
-                  "|---|---|" + "---|" * len(SCALES)]
-        for passes, weight in itertools.product(PASSES, WEIGHTS):
-            cells = [f"{np.mean(scores[(passes, sc, weight)]):.2f}" for sc in SCALES]
-            lines.append(f"| {passes} | {weight:g}x | " + " | ".join(cells) + " |")
+                  "| passes | cepstral check (threshold) | lambda | "
+                  + " | ".join(f"scale {sc}" for sc in SCALES) + " |",
+                  "|---|---|---|" + "---|" * len(SCALES)]
+        for (passes, check), weight in itertools.product(ESTIMATES, WEIGHTS):
+            cells = [f"{np.mean(scores[((passes, check), sc, weight)]):.2f}" for sc in SCALES]
+            lines.append(f"| {passes} | {check if check else 'no'} | {weight:g}x | "
+                         + " | ".join(cells) + " |")
     header = ["# Blind deblurring settings (held-out train400 images)\n",
               f"{len(images)} images (the training's validation split, never trained on, not "
               "in the motion benchmark) x 3 field kinds per set, noise sigma 0.01. PSNR (dB) of "
-              "IRC-Net with the Motion-Net estimate, lengths times `scale`, TV weight `lambda` "
-              "x the non-blind default.\n", f"Machine: {machine(args.threads)}."]
+              "IRC-Net with the Motion-Net estimate, lengths not confirmed by the cepstral check "
+              "times `scale`, TV weight `lambda` x the non-blind default.\n",
+              f"Machine: {machine(args.threads)}."]
     save("blind_tuning", {"machine": machine(args.threads), "sets": results},
          "\n".join(header + lines))
 

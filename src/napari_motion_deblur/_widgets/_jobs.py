@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..deconvolution import iter_deconvolve
-from ..estimation import estimate_motion
-from ..motion import MAX_LENGTH, MotionField
+from ..estimation import estimate_with_confidence
+from ..motion import MotionField
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,8 @@ def run_deblur(job: DeblurJob) -> Generator[DeblurUpdate | JobError, None, int]:
 class EstimateJob:
     """One motion estimation: a plane (H, W[, C]) in [0, 1], the method and the device.
 
-    ``passes`` is Motion-Net's test-time augmentation; the estimated lengths are multiplied by
-    ``length_scale`` (as :func:`~napari_motion_deblur.estimation.deblur` does).
+    ``passes`` is Motion-Net's test-time augmentation; the estimated lengths the cepstrum did not
+    confirm are multiplied by ``length_scale`` (as :func:`~napari_motion_deblur.deblur` does).
     """
 
     plane: np.ndarray
@@ -96,10 +96,8 @@ class EstimateJob:
 def run_estimate(job: EstimateJob) -> MotionField | JobError:
     """Estimate the motion field of ``job.plane`` (a failure is returned as a JobError)."""
     try:
-        field = estimate_motion(job.plane, method=job.method, device=job.device,
-                                passes=job.passes)
+        estimate = estimate_with_confidence(job.plane, method=job.method, device=job.device,
+                                            passes=job.passes)
+        return estimate.for_deblurring(job.length_scale)
     except (ValueError, RuntimeError, MemoryError) as err:
         return JobError(f"{type(err).__name__}: {err}")
-    if job.length_scale == 1.0:
-        return field
-    return MotionField(np.minimum(field.length * job.length_scale, MAX_LENGTH), field.angle)

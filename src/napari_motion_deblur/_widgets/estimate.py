@@ -52,8 +52,9 @@ class EstimateWidget(Container):
                                       "and averages them: more is steadier, each costs one run")
         self.length_scale = FloatSpinBox(
             label="Length scale", min=0.1, max=1.5, step=0.05, value=BLIND_LENGTH_SCALE,
-            tooltip="Estimated lengths are multiplied by this. Below 1 is the safer choice for "
-                    "deblurring: too-long kernels ring, too-short ones only leave some blur.")
+            tooltip="Estimated lengths that the cepstrum did not confirm are multiplied by this. "
+                    "Below 1 is the safer choice for deblurring: too-long kernels ring, "
+                    "too-short ones only leave some blur.")
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self.spacing = SpinBox(label="Grid spacing (px)", min=0, max=256, value=0,
                                tooltip="Pixels between displayed streaks; 0 = automatic")
