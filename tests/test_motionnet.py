@@ -174,6 +174,17 @@ def test_bad_images_raise_value_error(bad):
         estimate_motion(bad, method="spectral")
 
 
+@pytest.mark.parametrize("side", [4, 5, 9, 33])
+def test_small_images_are_estimated_or_refused_clearly(side):
+    image = np.random.default_rng(side).random((side, side + 3)).astype(np.float32)
+    assert estimate_motion(image, device="cpu").shape == image.shape
+    if side < 8:
+        with pytest.raises(ValueError, match="at least 8 px|>= 8 px"):
+            estimate_motion(image, method="spectral")
+    else:
+        assert estimate_motion(image, method="spectral").shape == image.shape
+
+
 def test_unknown_method_raises():
     with pytest.raises(ValueError, match="method"):
         estimate_motion(np.zeros((32, 32)), method="oracle")

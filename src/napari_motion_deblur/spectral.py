@@ -28,6 +28,8 @@ SPECTRAL_STRIDE = 32
 #: Neighbour averaging of patch cepstra (Gaussian sigma, in patch steps).
 SPECTRAL_SMOOTHING = 1.5
 _MIN_TRAVEL = 1.5
+#: Smallest image side the spectral estimator accepts (its patch must hold a 1.5-px travel).
+_MIN_SIDE = 8
 #: :func:`cepstral_check` defaults, chosen on held-out images (the threshold: see
 #: benchmarks/blind_tuning.py; 8 rather than the best-scoring 4 to stay clear of the
 #: prominences that sharp images reach, up to ~8 on patches with strong straight edges):
@@ -106,8 +108,11 @@ def spectral_motion(lum: np.ndarray, patch: int = SPECTRAL_PATCH, stride: int = 
         Gaussian sigma, in patch steps, of the averaging of neighbouring cepstra.
     """
     lum, patch, stride = _geometry(lum, patch, stride)
-    rows, cols, cepstra = _patch_cepstra(lum, patch, stride, smoothing)
     travel, degrees, rr, cc = _polar_grid(patch)
+    if travel.size == 0:
+        raise ValueError(f"the spectral estimator needs both image sides >= {_MIN_SIDE} px, "
+                         f"got {lum.shape[0]}x{lum.shape[1]}")
+    rows, cols, cepstra = _patch_cepstra(lum, patch, stride, smoothing)
     length = np.zeros((len(rows), len(cols)))
     angle = np.zeros_like(length)
     for i, j in np.ndindex(length.shape):
@@ -149,6 +154,8 @@ def _check_patches(lum, field, patch, stride, smoothing, relative, degrees):
         if l0 < _CHECK_MIN_LENGTH:
             continue
         near = np.abs(travel - (l0 - 1.0)) <= max(1.5, relative * (l0 - 1.0))
+        if not near.any():  # the patch is too small to show such a streak
+            continue
         values = ndimage.map_coordinates(cepstra[i, j], [rr[near], cc[near]], order=1)
         profile = values.min(0)  # deepest value per angle (1-degree steps) at plausible travels
         # The same search at every other orientation is the null: a real streak makes a dip
