@@ -78,8 +78,8 @@ def estimate_motion(image, method: str = "motionnet", device="auto",
     passes : int
         Motion-Net only: test-time augmentation, 1 to 8 passes over quarter turns and mirrors
         of the image, averaged (see :func:`~napari_motion_deblur.motionnet.predict`). Each pass
-        costs one network run (benchmarks/estimation_speed.py); 4 passes measured ~25 % lower
-        error than 1 (benchmarks/motion.py).
+        costs one network run (benchmarks/estimation_speed.py); 4 passes measured 14-29 % lower
+        error than 1 (benchmarks/blind_tuning.py).
     check : bool
         Motion-Net only: refine the estimate where the cepstrum confirms it
         (:func:`~napari_motion_deblur.spectral.cepstral_check`).

@@ -50,28 +50,48 @@ def _starts(size: int, patch: int, stride: int) -> list[int]:
     return starts
 
 
-def _patch_cepstra(lum: np.ndarray, patch: int, stride: int, smoothing: float):
-    """Patch corners (rows, cols) and the patches' (neighbour-averaged) cepstra."""
+def _max_travel(patch: int) -> float:
+    return min(MAX_LENGTH - 1.0, patch / 2.0 - 2.0)
+
+
+def _cepstrum_radius(patch: int) -> int:
+    """Half-side of the central part of a patch cepstrum that :func:`_polar_grid` samples."""
+    return min(patch // 2 - 1, int(np.ceil(max(_max_travel(patch), 0.0))) + 2)
+
+
+def _patch_cepstra(lum: np.ndarray, patch: int, stride: int, smoothing: float,
+                   rows_per_chunk: int = 8):
+    """Patch corners (rows, cols) and the central parts of the patches' cepstra.
+
+    Cepstra are computed a few patch rows at a time and cropped to the radius the streak search
+    reads (:func:`_cepstrum_radius`): estimating a 2048^2 image then peaks at ~1 GB, not ~3.7.
+    Neighbouring patches' cepstra are then averaged (Gaussian ``smoothing``, in patch steps).
+    """
     rows, cols = _starts(lum.shape[0], patch, stride), _starts(lum.shape[1], patch, stride)
     window = np.outer(np.hanning(patch), np.hanning(patch))
     patches = np.lib.stride_tricks.sliding_window_view(lum, (patch, patch))
-    stack = patches[np.ix_(rows, cols)].astype(np.float64)  # (nr, nc, patch, patch)
-    stack = (stack - stack.mean(axis=(-2, -1), keepdims=True)) * window
-    power = np.abs(np.fft.fft2(stack)) ** 2
-    # A floor relative to each patch's energy keeps flat patches from producing -inf logs.
-    floor = 1e-6 * power.mean(axis=(-2, -1), keepdims=True) + 1e-12
-    cepstra = np.fft.fftshift(np.fft.ifft2(np.log(power + floor)).real, axes=(-2, -1))
+    centre, radius = patch // 2, _cepstrum_radius(patch)
+    crop = slice(centre - radius, centre + radius + 1)
+    cepstra = np.empty((len(rows), len(cols), 2 * radius + 1, 2 * radius + 1))
+    for start in range(0, len(rows), rows_per_chunk):
+        chunk = rows[start : start + rows_per_chunk]
+        stack = patches[np.ix_(chunk, cols)].astype(np.float64)  # (rows, nc, patch, patch)
+        stack = (stack - stack.mean(axis=(-2, -1), keepdims=True)) * window
+        power = np.abs(np.fft.fft2(stack)) ** 2
+        # A floor relative to each patch's energy keeps flat patches from giving -inf logs.
+        floor = 1e-6 * power.mean(axis=(-2, -1), keepdims=True) + 1e-12
+        full = np.fft.fftshift(np.fft.ifft2(np.log(power + floor)).real, axes=(-2, -1))
+        cepstra[start : start + len(chunk)] = full[..., crop, crop]
     if smoothing > 0:
         cepstra = ndimage.gaussian_filter(cepstra, (smoothing, smoothing, 0, 0), mode="nearest")
     return rows, cols, cepstra
 
 
 def _polar_grid(patch: int):
-    """Travel (px), angle (deg) and the cepstrum coordinates of each (travel, angle) pair."""
-    max_travel = min(MAX_LENGTH - 1.0, patch / 2.0 - 2.0)
-    travel = np.arange(_MIN_TRAVEL, max_travel + 1e-6, 0.5)
+    """Travel (px), angle (deg) and the cropped-cepstrum coordinates of each pair."""
+    travel = np.arange(_MIN_TRAVEL, _max_travel(patch) + 1e-6, 0.5)
     theta = np.radians(np.arange(0.0, 180.0, 1.0))
-    centre = patch // 2
+    centre = _cepstrum_radius(patch)
     rr = centre - np.sin(theta)[None] * travel[:, None]
     cc = centre + np.cos(theta)[None] * travel[:, None]
     return travel, np.degrees(theta), rr, cc
