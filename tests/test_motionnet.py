@@ -277,6 +277,8 @@ def test_cepstral_check_leaves_unconfirmed_estimates_alone(camera):
     assert np.all(confidence == 0) and refined == guess
     with pytest.raises(ValueError, match="shape"):
         cepstral_check(img[:100], guess)
+    with pytest.raises(ValueError, match="degrees"):
+        cepstral_check(img, guess, degrees=45.0)
 
 
 def test_confirmed_streaks_are_not_shortened_for_deblurring():

@@ -231,6 +231,9 @@ def cepstral_check(lum: np.ndarray, field: MotionField, patch: int = SPECTRAL_PA
     lum, patch, stride = _geometry(lum, patch, stride)
     if field.shape != lum.shape:
         raise ValueError(f"field shape {field.shape} differs from the image's {lum.shape}")
+    if not (0.0 < relative <= 1.0 and 1.0 <= degrees < 30.0):
+        raise ValueError(f"the search window needs 0 < relative <= 1 and 1 <= degrees < 30 "
+                         f"(the other orientations are the null), got {relative}, {degrees}")
     rows, cols, prominence, log_ratio, turn = _check_patches(lum, field, patch, stride,
                                                              smoothing, relative, degrees)
     confirmed = (prominence >= threshold).astype(np.float64)
