@@ -30,10 +30,10 @@ SPECTRAL_SMOOTHING = 1.5
 _MIN_TRAVEL = 1.5
 #: Smallest image side the spectral estimator accepts (its patch must hold a 1.5-px travel).
 _MIN_SIDE = 8
-#: :func:`cepstral_check` defaults, chosen on held-out images (the threshold: see
-#: benchmarks/blind_tuning.py; 8 rather than the best-scoring 4 to stay clear of the
-#: prominences that sharp images reach, up to ~8 on patches with strong straight edges):
-#: search window around the estimate (relative length, degrees), neighbour averaging, and the
+#: :func:`cepstral_check` defaults, chosen on held-out images (benchmarks/blind_tuning.py;
+#: the threshold is 8 rather than the slightly better-scoring 4 because a false confirmation
+#: is deblurred at full length): search window around the estimate (relative length,
+#: degrees), neighbour averaging, and the
 #: peak's required prominence (robust z-score against the other orientations, times the
 #: estimate's directional coherence).
 CHECK_RELATIVE = 0.3
