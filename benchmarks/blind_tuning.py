@@ -17,7 +17,8 @@ import itertools
 
 import numpy as np
 from _common import arguments, machine, observe, psnr, save
-from skimage import io
+from motion import KINDS as FIELD_KINDS  # the same test conditions as the motion benchmark
+from motion import SETS, SIGMA
 
 from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation import MotionEstimate, estimate_with_confidence
@@ -25,15 +26,9 @@ from napari_motion_deblur.irc import DEFAULT_LAMBDA
 from napari_motion_deblur.motion import MotionField
 from napari_motion_deblur.motionnet import streak_error
 from napari_motion_deblur.spectral import cepstral_check
-from napari_motion_deblur.synthesis import (
-    camera_shake_field,
-    object_motion_field,
-    uniform_random_field,
-)
+from napari_motion_deblur.training.motionnet import folder_split
 
-SIGMA = 0.01
-SETS = {"moderate": 21.0, "severe": 35.0}
-KINDS = (camera_shake_field, object_motion_field, uniform_random_field)
+KINDS = tuple(FIELD_KINDS.values())
 #: (passes, threshold of the cepstral check or None for no check)
 ESTIMATES = ((1, None), (4, None), (4, 4.0), (4, 8.0), (4, 12.0))
 SCALES = (0.6, 0.7, 0.8, 0.9, 1.0)
@@ -41,11 +36,13 @@ WEIGHTS = (1.0, 2.0)  # x DEFAULT_LAMBDA
 
 
 def held_out_images(folder, count):
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
-    chosen = [f for i, f in enumerate(files) if i % 10 == 9][:count]
+    """The training script's own held-out split of ``folder`` (never trained on)."""
+    if not folder.is_dir():
+        raise SystemExit(f"no image folder {folder}; pass --data")
+    chosen = folder_split(folder)[1][:count]
     if not chosen:
-        raise SystemExit(f"no PNG images in {folder}; pass --data")
-    return [io.imread(f).astype(np.float32) / 255.0 for f in chosen]
+        raise SystemExit(f"no usable images in {folder}; pass --data")
+    return chosen
 
 
 def sharp_confirmations(images) -> dict[float, float]:

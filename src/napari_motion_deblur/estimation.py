@@ -20,7 +20,7 @@ from ._validation import as_float_image, is_finite_number
 from .deconvolution import deconvolve, resolve_device
 from .irc import DEFAULT_LAMBDA
 from .motion import MAX_LENGTH, MotionField
-from .motionnet import MAX_PASSES, get_motionnet, luminance, predict
+from .motionnet import check_passes, get_motionnet, luminance, predict
 from .spectral import cepstral_check, spectral_motion
 
 METHODS = ("motionnet", "spectral")
@@ -45,6 +45,11 @@ def _luminance_of(image, caller: str) -> tuple[np.ndarray, np.ndarray]:
     return img, np.clip(luminance(img), 0.0, 1.0)
 
 
+def _check_length_scale(length_scale) -> None:
+    if not (is_finite_number(length_scale) and 0.0 < length_scale <= 1.5):
+        raise ValueError(f"length_scale must be a number in (0, 1.5], got {length_scale!r}")
+
+
 @dataclass(frozen=True)
 class MotionEstimate:
     """An estimated field and where the cepstrum confirmed it (``confidence``, (H, W) in [0, 1]).
@@ -55,8 +60,7 @@ class MotionEstimate:
 
     def for_deblurring(self, length_scale: float = BLIND_LENGTH_SCALE) -> MotionField:
         """The field to deconvolve with: unconfirmed lengths times ``length_scale``."""
-        if not (is_finite_number(length_scale) and 0.0 < length_scale <= 1.5):
-            raise ValueError(f"length_scale must be a number in (0, 1.5], got {length_scale!r}")
+        _check_length_scale(length_scale)
         factor = length_scale + (1.0 - length_scale) * self.confidence
         return MotionField(np.minimum(self.field.length * factor, MAX_LENGTH), self.field.angle)
 
@@ -108,8 +112,7 @@ def estimate_with_confidence(image, method: str = "motionnet", device="auto",
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not isinstance(passes, (int, np.integer)) or not 1 <= passes <= MAX_PASSES:
-        raise ValueError(f"passes must be an integer in 1..{MAX_PASSES}, got {passes!r}")
+    check_passes(passes)  # before the work, also for the spectral method (which ignores it)
     _, lum = _luminance_of(image, "estimate_motion")
     unconfirmed = np.zeros(lum.shape, np.float32)
     if method == "spectral":
@@ -155,8 +158,7 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
     field : MotionField
         The motion used for the deconvolution (see :meth:`MotionEstimate.for_deblurring`).
     """
-    if not (is_finite_number(length_scale) and 0.0 < length_scale <= 1.5):
-        raise ValueError(f"length_scale must be a number in (0, 1.5], got {length_scale!r}")
+    _check_length_scale(length_scale)  # before the estimation, not after it
     field = estimate_with_confidence(image, method, device, passes).for_deblurring(length_scale)
     result = deconvolve(image, field, stages=stages, iterations=iterations, device=device,
                         regularization=regularization)

@@ -221,13 +221,15 @@ class _NodeSpectra:
         self._keep = grid.nodes[0] * grid.nodes[1] <= _KEEP_NODES or ops.inverse.shape[0] == 1
         if self._keep:
             self._inverse = centred_spectrum(ops.inverse, self.size)  # (nr, nc, 3, N, Nf)
-            self._coupling = self._couple(self._inverse)
+            self._coupling = self._couple(self._inverse[..., 1:, :, :])
 
     def _rows(self, t: torch.Tensor, r) -> torch.Tensor:
         return t if t.shape[0] == 1 else t[r[0] : r[1]]
 
-    def _couple(self, inverse_hat):
-        return inverse_hat[..., 1, :, :] * self.g_hat[0] + inverse_hat[..., 2, :, :] * self.g_hat[1]
+    def _couple(self, gradient_inverse_hat):
+        """``D1 G1 + D2 G2`` from the spectra of inverse-filter channels 1 and 2."""
+        return (gradient_inverse_hat[..., 0, :, :] * self.g_hat[0]
+                + gradient_inverse_hat[..., 1, :, :] * self.g_hat[1])
 
     def blur(self, r) -> torch.Tensor:
         return self._rows(self._blur, r)
@@ -240,7 +242,8 @@ class _NodeSpectra:
     def coupling(self, r) -> torch.Tensor:
         if self._keep:
             return self._rows(self._coupling, r)
-        return self._couple(centred_spectrum(self.ops.inverse[r[0] : r[1]], self.size))
+        # Only the gradient channels: channel 0 is not part of the coupling.
+        return self._couple(centred_spectrum(self.ops.inverse[r[0] : r[1], :, 1:], self.size))
 
     def of_image(self, image: torch.Tensor) -> torch.Tensor:
         """Patch spectra of an image (B, H, W) -> (B, nr, nc, N, Nf)."""

@@ -305,6 +305,13 @@ def _tile_starts(size: int, tile: int, step: int) -> list[int]:
 MAX_PASSES = 8
 
 
+def check_passes(passes) -> None:
+    """Raise ``ValueError`` unless ``passes`` is an integer in 1..:data:`MAX_PASSES`."""
+    if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) \
+            or not 1 <= passes <= MAX_PASSES:
+        raise ValueError(f"passes must be an integer in 1..{MAX_PASSES}, got {passes!r}")
+
+
 @torch.no_grad()
 def _predict_tiles(model: MotionNet, lum: np.ndarray, device, tile: int, overlap: int,
                    batch: int) -> np.ndarray:
@@ -351,8 +358,7 @@ def predict(model: MotionNet, lum: np.ndarray, device="cpu", passes: int = 1,
     tile, overlap, batch : int
         Tiling of large images (pixels) and tiles per forward pass.
     """
-    if not isinstance(passes, (int, np.integer)) or not 1 <= passes <= MAX_PASSES:
-        raise ValueError(f"passes must be an integer in 1..{MAX_PASSES}, got {passes!r}")
+    check_passes(passes)
     lum = np.ascontiguousarray(lum, dtype=np.float32)
     total = np.zeros((2, *lum.shape), np.float64)
     for t in range(passes):

@@ -89,8 +89,8 @@ class EstimateJob:
     plane: np.ndarray
     method: str
     device: str
-    passes: int = 1
-    length_scale: float = 1.0
+    passes: int
+    length_scale: float
 
 
 def run_estimate(job: EstimateJob) -> MotionField | JobError:

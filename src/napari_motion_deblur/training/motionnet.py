@@ -101,6 +101,16 @@ def synthetic_scene(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(rng.uniform(0.0, 0.2) + rng.uniform(0.5, 0.8) * img, 0.0, 1.0)
 
 
+def folder_split(folder, crop: int = CROP) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(training, held-out) luminance images of a folder: every 10th usable image is held out.
+
+    Usable: at least ``crop`` pixels on each side. The benchmarks tune on the held-out part.
+    """
+    images = [im for im in _read_folder(Path(folder)) if min(im.shape) >= crop]
+    return ([im for i, im in enumerate(images) if i % 10 != 9],
+            [im for i, im in enumerate(images) if i % 10 == 9])
+
+
 def _read_folder(folder: Path) -> list[np.ndarray]:
     from skimage import io
 
@@ -132,19 +142,17 @@ class Sources:
 
     def __init__(self, data: str | None, crop: int = CROP, synthetic_pool: int = 64, seed=0,
                  photos: bool = True):
-        folder = _read_folder(Path(data)) if data else []
-        folder = [im for im in folder if min(im.shape) >= crop]
+        train, held_out = folder_split(data, crop) if data else ([], [])
         photos = [im for im in _skimage_photos() if min(im.shape) >= crop] if photos else []
         self.crop = crop
-        self.train = [im for i, im in enumerate(folder) if i % 10 != 9] + photos
+        self.train = train + photos
         rng = np.random.default_rng(seed)
         self.synthetic = [synthetic_scene(2 * crop, rng) for _ in range(synthetic_pool)]
         if not self.train and not self.synthetic:
             raise ValueError(f"no usable training images (data folder {data!r}).")
         self.train = self.train or self.synthetic
         self.synthetic = self.synthetic or self.train
-        self.held_out = ([im for i, im in enumerate(folder) if i % 10 == 9] or photos[:4]
-                         or self.train[:1])
+        self.held_out = held_out or photos[:4] or self.train[:1]
 
     def sharp_crop(self, rng: np.random.Generator, held_out: bool = False) -> np.ndarray:
         if held_out:
