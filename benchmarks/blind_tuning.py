@@ -21,11 +21,11 @@ from motion import KINDS as FIELD_KINDS  # the same test conditions as the motio
 from motion import SETS, SIGMA
 
 from napari_motion_deblur.deconvolution import deconvolve
-from napari_motion_deblur.estimation import MotionEstimate, estimate_with_confidence
-from napari_motion_deblur.irc import DEFAULT_LAMBDA
+from napari_motion_deblur.estimation.api import MotionEstimate, estimate_with_confidence
+from napari_motion_deblur.estimation.motionnet import streak_error
+from napari_motion_deblur.estimation.spectral import cepstral_check
 from napari_motion_deblur.motion import MotionField
-from napari_motion_deblur.motionnet import streak_error
-from napari_motion_deblur.spectral import cepstral_check
+from napari_motion_deblur.solvers.irc import DEFAULT_LAMBDA
 from napari_motion_deblur.training.motionnet import folder_split
 
 KINDS = tuple(FIELD_KINDS.values())

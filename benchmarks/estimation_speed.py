@@ -16,7 +16,7 @@ from _common import arguments, machine, save
 from skimage import data
 
 from napari_motion_deblur import blur, estimate_motion
-from napari_motion_deblur.synthesis import camera_shake_field
+from napari_motion_deblur.physics.synthesis import camera_shake_field
 
 RUNS = 5
 SETTINGS = {"Motion-Net, 1 pass, no check (the network)": {"passes": 1, "check": False},

@@ -15,10 +15,10 @@ import numpy as np
 from _common import arguments, load_set12, machine, observe, psnr, save, timed
 
 from napari_motion_deblur import deconvolve
-from napari_motion_deblur.inverse_filters import DEFAULT_RHO, _solve_bank, identity_error
-from napari_motion_deblur.irc import IRCNet
-from napari_motion_deblur.kernels import bank_kernels
-from napari_motion_deblur.synthesis import camera_shake_field
+from napari_motion_deblur.physics.inverse_filters import DEFAULT_RHO, _solve_bank, identity_error
+from napari_motion_deblur.physics.kernels import bank_kernels
+from napari_motion_deblur.physics.synthesis import camera_shake_field
+from napari_motion_deblur.solvers.irc import IRCNet
 
 
 def main():

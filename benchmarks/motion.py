@@ -27,10 +27,10 @@ import torch
 from _common import DATA, load_set12, machine, observe, psnr, save, timed
 
 from napari_motion_deblur.deconvolution import deconvolve
-from napari_motion_deblur.estimation import deblur, estimate_motion
+from napari_motion_deblur.estimation.api import deblur, estimate_motion
+from napari_motion_deblur.estimation.motionnet import streak_error
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
-from napari_motion_deblur.motionnet import streak_error
-from napari_motion_deblur.synthesis import (
+from napari_motion_deblur.physics.synthesis import (
     camera_shake_field,
     object_motion_field,
     uniform_random_field,

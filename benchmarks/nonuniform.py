@@ -18,11 +18,11 @@ from _common import CROP, arguments, load_set12, machine, observe, psnr, save, s
 from skimage import data, transform
 
 from napari_motion_deblur import deconvolve
-from napari_motion_deblur.baselines import admm_tv_cg, wiener
 from napari_motion_deblur.deconvolution import get_model
-from napari_motion_deblur.kernels import bank_kernels
-from napari_motion_deblur.operators import NonUniformBlur
-from napari_motion_deblur.synthesis import camera_shake_field, object_motion_field
+from napari_motion_deblur.physics.kernels import bank_kernels
+from napari_motion_deblur.physics.operators import NonUniformBlur
+from napari_motion_deblur.physics.synthesis import camera_shake_field, object_motion_field
+from napari_motion_deblur.solvers.baselines import admm_tv_cg, wiener
 
 SIGMA = 0.01
 

@@ -25,10 +25,10 @@ from _common import machine, save
 from skimage import data, transform
 
 from napari_motion_deblur import MotionField, blur, deconvolve
-from napari_motion_deblur.baselines import admm_tv_cg
 from napari_motion_deblur.deconvolution import get_model
-from napari_motion_deblur.operators import NonUniformBlur
-from napari_motion_deblur.synthesis import camera_shake_field
+from napari_motion_deblur.physics.operators import NonUniformBlur
+from napari_motion_deblur.physics.synthesis import camera_shake_field
+from napari_motion_deblur.solvers.baselines import admm_tv_cg
 
 
 def problem(size: int, colour: bool):

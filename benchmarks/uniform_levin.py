@@ -17,10 +17,10 @@ import torch
 from _common import CROP, arguments, load_set12, machine, observe, psnr, save, timed
 
 from napari_motion_deblur import deconvolve
-from napari_motion_deblur.baselines import admm_tv_cg, admm_tv_fft
 from napari_motion_deblur.deconvolution import get_model
-from napari_motion_deblur.kernels import odd_square
-from napari_motion_deblur.operators import Convolution
+from napari_motion_deblur.physics.kernels import odd_square
+from napari_motion_deblur.physics.operators import Convolution
+from napari_motion_deblur.solvers.baselines import admm_tv_cg, admm_tv_fft
 
 SIGMA = 0.01
 

@@ -43,7 +43,7 @@ def _settle(widget=None, seconds: float = 0.5) -> None:
 
 
 def _show_dock(viewer, name: str) -> None:
-    from napari_motion_deblur._widgets.launch import PLUGIN
+    from napari_motion_deblur.gui.widgets.launch import PLUGIN
 
     dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, name)
     _settle(seconds=0.2)
@@ -79,7 +79,7 @@ def main(argv=None) -> None:
     try:
         import napari
 
-        from napari_motion_deblur._widgets.launch import setup_demo_viewer
+        from napari_motion_deblur.gui.widgets.launch import setup_demo_viewer
 
         args.out.mkdir(parents=True, exist_ok=True)
         viewer = napari.Viewer(title="napari-motion-deblur")

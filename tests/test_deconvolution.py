@@ -12,7 +12,7 @@ from napari_motion_deblur import (
     iter_deconvolve,
     motion_kernel,
 )
-from napari_motion_deblur.synthesis import camera_shake_field
+from napari_motion_deblur.physics.synthesis import camera_shake_field
 
 
 def psnr(a, b):
@@ -105,7 +105,7 @@ def test_no_divergence_at_motion_boundaries(sharp):
     # (step 1) diverged (PSNR falling 10 dB below the input within 5 stages); the line search
     # keeps the iterates stable. (The gain itself is small here: at 160 px the 64-px node grid
     # cannot represent three moving objects.)
-    from napari_motion_deblur.synthesis import object_motion_field
+    from napari_motion_deblur.physics.synthesis import object_motion_field
 
     for seed in (1000, 1):
         field = object_motion_field(sharp.shape, seed, max_length=35.0, objects=3)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_motion_deblur._io import get_reader, layer_field, write_motion_field
-from napari_motion_deblur.field_editing import (
+from napari_motion_deblur.gui.field_editing import (
     FIELD_KEY,
     EditHistory,
     brush_edit,
@@ -17,6 +16,7 @@ from napari_motion_deblur.field_editing import (
     smooth_field,
     vectors_to_field,
 )
+from napari_motion_deblur.gui.io import get_reader, layer_field, write_motion_field
 from napari_motion_deblur.motion import MotionField
 
 

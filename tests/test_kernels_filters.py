@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from napari_motion_deblur.inverse_filters import (
+from napari_motion_deblur.physics.inverse_filters import (
     bank_inverse_filters,
     compute_inverse_filters,
     identity_error,
 )
-from napari_motion_deblur.kernels import (
+from napari_motion_deblur.physics.kernels import (
     BANK_ANGLES,
     BANK_LENGTHS,
     bank_kernels,

@@ -7,9 +7,8 @@ import pytest
 import skimage.data
 import torch
 
-from napari_motion_deblur.estimation import deblur, estimate_motion
-from napari_motion_deblur.motion import MotionField
-from napari_motion_deblur.motionnet import (
+from napari_motion_deblur.estimation.api import deblur, estimate_motion
+from napari_motion_deblur.estimation.motionnet import (
     MotionNet,
     from_field,
     load_weights,
@@ -17,7 +16,8 @@ from napari_motion_deblur.motionnet import (
     streak_error,
     to_field,
 )
-from napari_motion_deblur.synthesis import blur, camera_shake_field
+from napari_motion_deblur.motion import MotionField
+from napari_motion_deblur.physics.synthesis import blur, camera_shake_field
 from napari_motion_deblur.training import motionnet as training
 
 
@@ -257,7 +257,7 @@ def test_training_script_runs_and_resumes(tmp_path, camera):
 
 # ------------------------------------------------------------------------- cepstral check
 def test_cepstral_check_moves_a_close_estimate_onto_the_blur(camera):
-    from napari_motion_deblur.spectral import cepstral_check
+    from napari_motion_deblur.estimation.spectral import cepstral_check
 
     img = camera[:256, :256]
     blurred = blur(img, MotionField.uniform(img.shape, 17.0, 30.0), noise_sigma=0.005, seed=4)
@@ -269,7 +269,7 @@ def test_cepstral_check_moves_a_close_estimate_onto_the_blur(camera):
 
 
 def test_cepstral_check_leaves_unconfirmed_estimates_alone(camera):
-    from napari_motion_deblur.spectral import cepstral_check
+    from napari_motion_deblur.estimation.spectral import cepstral_check
 
     img = camera[:200, :200]  # sharp: no cepstral peak anywhere
     guess = MotionField.uniform(img.shape, 12.0, 80.0)
@@ -282,7 +282,7 @@ def test_cepstral_check_leaves_unconfirmed_estimates_alone(camera):
 
 
 def test_confirmed_streaks_are_not_shortened_for_deblurring():
-    from napari_motion_deblur.estimation import MotionEstimate
+    from napari_motion_deblur.estimation.api import MotionEstimate
 
     field = MotionField.uniform((4, 4), 10.0, 45.0)
     confidence = np.zeros((4, 4), np.float32)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from napari_motion_deblur import MotionField, motion_kernel
-from napari_motion_deblur.operators import Convolution, NonUniformBlur
-from napari_motion_deblur.synthesis import camera_shake_field, object_motion_field
+from napari_motion_deblur.physics.operators import Convolution, NonUniformBlur
+from napari_motion_deblur.physics.synthesis import camera_shake_field, object_motion_field
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -90,7 +90,7 @@ def test_kernel_varies_across_the_field():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cpu_and_cuda_agree():
     from napari_motion_deblur import deconvolve
-    from napari_motion_deblur.synthesis import blur
+    from napari_motion_deblur.physics.synthesis import blur
 
     rng = np.random.default_rng(0)
     image = rng.random((96, 96)).astype(np.float32)

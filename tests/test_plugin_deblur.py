@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
-from napari_motion_deblur._sample_data import make_sample
-from napari_motion_deblur.field_editing import field_layer_data
+from napari_motion_deblur.gui.field_editing import field_layer_data
+from napari_motion_deblur.gui.sample_data import make_sample
 
 pytestmark = pytest.mark.gui
 PLUGIN = "napari-motion-deblur"
@@ -93,7 +93,7 @@ def test_uniform_motion_and_float_stack_all_slices(qtbot, make_napari_viewer, sa
 
 
 def test_errors_become_notifications(qtbot, make_napari_viewer, monkeypatch):
-    from napari_motion_deblur._widgets import _common
+    from napari_motion_deblur.gui.widgets import _common
 
     errors = []
     monkeypatch.setattr(_common, "show_error", errors.append)  # invalid parameters
@@ -110,7 +110,7 @@ def test_errors_become_notifications(qtbot, make_napari_viewer, monkeypatch):
 def test_cuda_request_without_cuda_warns_and_runs_on_cpu(qtbot, deblur, monkeypatch):
     import torch
 
-    from napari_motion_deblur._widgets import deblur as module
+    from napari_motion_deblur.gui.widgets import deblur as module
 
     viewer, widget = deblur
     warnings = []
@@ -134,7 +134,7 @@ def test_second_run_updates_the_same_result_layer(qtbot, deblur):
 
 
 def test_worker_failure_is_a_notification_not_a_traceback(qtbot, deblur, monkeypatch):
-    from napari_motion_deblur._widgets import deblur as module
+    from napari_motion_deblur.gui.widgets import deblur as module
 
     viewer, widget = deblur
     errors = []

@@ -11,7 +11,7 @@ from napari.utils.interactions import (
     mouse_release_callbacks,
 )
 
-from napari_motion_deblur.field_editing import FIELD_KEY, field_layer_data
+from napari_motion_deblur.gui.field_editing import FIELD_KEY, field_layer_data
 from napari_motion_deblur.motion import MotionField
 
 pytestmark = pytest.mark.gui

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_motion_deblur._sample_data import make_sample
-from napari_motion_deblur.field_editing import FIELD_KEY, ORIGINAL_KEY, SPACING_KEY
+from napari_motion_deblur.gui.field_editing import FIELD_KEY, ORIGINAL_KEY, SPACING_KEY
+from napari_motion_deblur.gui.sample_data import make_sample
 from napari_motion_deblur.motion import MotionField
 
 pytestmark = pytest.mark.gui
@@ -16,7 +16,7 @@ PLUGIN = "napari-motion-deblur"
 def _require_motionnet_weights():
     import torch
 
-    from napari_motion_deblur.motionnet import get_motionnet
+    from napari_motion_deblur.estimation.motionnet import get_motionnet
 
     try:
         get_motionnet(torch.device("cpu"))
@@ -26,7 +26,7 @@ def _require_motionnet_weights():
 
 @pytest.mark.parametrize("method", ["spectral", "Motion-Net"])
 def test_estimate_adds_then_updates_motion_layer(qtbot, make_napari_viewer, method):
-    pytest.importorskip("napari_motion_deblur.estimation")
+    pytest.importorskip("napari_motion_deblur.estimation.api")
     if method == "Motion-Net":
         _require_motionnet_weights()
     viewer = make_napari_viewer()
@@ -83,8 +83,8 @@ def test_length_scale_shortens_the_shown_field(qtbot, make_napari_viewer):
 
 
 def test_estimate_failure_is_a_notification(qtbot, make_napari_viewer, monkeypatch):
-    pytest.importorskip("napari_motion_deblur.estimation")
-    from napari_motion_deblur._widgets import estimate as module
+    pytest.importorskip("napari_motion_deblur.estimation.api")
+    from napari_motion_deblur.gui.widgets import estimate as module
 
     errors = []
     monkeypatch.setattr(module, "show_error", errors.append)

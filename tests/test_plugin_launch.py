@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from napari_motion_deblur._widgets.launch import WIDGETS, setup_demo_viewer
+from napari_motion_deblur.gui.widgets.launch import WIDGETS, setup_demo_viewer
 
 pytestmark = pytest.mark.gui
 

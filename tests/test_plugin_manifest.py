@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_motion_deblur.field_editing import FIELD_KEY
+from napari_motion_deblur.gui.field_editing import FIELD_KEY
 from napari_motion_deblur.motion import MotionField
 
 PLUGIN = "napari-motion-deblur"
@@ -54,8 +54,8 @@ def test_sample_data_has_true_field(make_napari_viewer, key):
 
 @pytest.mark.gui
 def test_writer_reader_round_trip_through_napari(make_napari_viewer, tmp_path):
-    from napari_motion_deblur._sample_data import make_sample
-    from napari_motion_deblur.field_editing import field_layer_data
+    from napari_motion_deblur.gui.field_editing import field_layer_data
+    from napari_motion_deblur.gui.sample_data import make_sample
 
     viewer = make_napari_viewer()
     field = make_sample("microscopy", size=64).field

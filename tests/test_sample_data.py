@@ -7,7 +7,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
 from napari_motion_deblur import deconvolve
-from napari_motion_deblur._sample_data import make_sample
+from napari_motion_deblur.gui.sample_data import make_sample
 
 
 def test_samples_are_deterministic_and_typed():

@@ -6,9 +6,9 @@ import torch
 from skimage import data, transform
 
 from napari_motion_deblur import MotionField, blur, random_field
-from napari_motion_deblur.baselines import admm_tv_cg, admm_tv_fft, wiener
-from napari_motion_deblur.operators import Convolution
-from napari_motion_deblur.synthesis import camera_shake_field, field_from_displacement
+from napari_motion_deblur.physics.operators import Convolution
+from napari_motion_deblur.physics.synthesis import camera_shake_field, field_from_displacement
+from napari_motion_deblur.solvers.baselines import admm_tv_cg, admm_tv_fft, wiener
 
 
 @pytest.mark.parametrize("kind", ["camera", "uniform", "objects", "mixed"])

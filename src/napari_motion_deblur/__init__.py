@@ -1,14 +1,14 @@
 """napari-motion-deblur: per-pixel motion estimation and fast non-uniform deconvolution.
 
-The compute core (this package minus ``_widgets``) needs numpy, scipy and torch, no napari or Qt.
+The compute core (this package minus ``gui``) needs numpy, scipy and torch, no napari or Qt.
 """
 
 from .deconvolution import DeconvolutionProgress, deconvolve, iter_deconvolve, resolve_device
-from .estimation import MotionEstimate, deblur, estimate_motion, estimate_with_confidence
-from .irc import IRCNet
-from .kernels import motion_kernel
+from .estimation.api import MotionEstimate, deblur, estimate_motion, estimate_with_confidence
 from .motion import MotionField
-from .synthesis import blur, random_field
+from .physics.kernels import motion_kernel
+from .physics.synthesis import blur, random_field
+from .solvers.irc import IRCNet
 
 __version__ = "0.1.0"
 

@@ -24,8 +24,8 @@ def demo(out: Path, device: str = "auto", seed: int = 0) -> dict:
     from skimage import data, io
 
     from .deconvolution import deconvolve, get_model
-    from .estimation import deblur
-    from .synthesis import blur, camera_shake_field
+    from .estimation.api import deblur
+    from .physics.synthesis import blur, camera_shake_field
 
     sharp = data.astronaut().astype(np.float32) / 255.0
     field = camera_shake_field(sharp.shape[:2], seed, max_length=25.0, min_length=25.0)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="sample shown by --gui (default: photograph)")
     args = parser.parse_args(argv)
     if args.command == "demo" and args.gui:
-        from ._widgets.launch import launch_demo_viewer
+        from .gui.widgets.launch import launch_demo_viewer
 
         launch_demo_viewer(args.sample)
         return 0

@@ -16,8 +16,8 @@ from ._validation import (
     is_finite_number,
     restore_layout,
 )
-from .irc import DEFAULT_LAMBDA, MAX_STAGES, IRCNet
 from .motion import MotionField
+from .solvers.irc import DEFAULT_LAMBDA, MAX_STAGES, IRCNet
 
 MAX_ITERATIONS = 10
 _models: dict[str, IRCNet] = {}

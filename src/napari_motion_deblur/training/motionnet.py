@@ -7,7 +7,7 @@ Usage (from the repository root)::
 Sharp crops come from a folder of images (``--data``, default the 400 BSD training images in
 ``/work/shared/data/train400`` when present), scikit-image's bundled photos (``camera`` is left
 out: the tests use it) and synthetic microscopy-like scenes. Each crop is blurred by
-:class:`~napari_motion_deblur.operators.NonUniformBlur` with a ``random_field(kind="mixed")``,
+:class:`~napari_motion_deblur.physics.operators.NonUniformBlur` with a ``random_field(kind="mixed")``,
 noised (sigma in [0, 0.02]) and flipped/rotated together with its field. ``--minutes`` is the
 total training time: a run resumed with ``--resume`` continues until that total. The best
 checkpoint on a fixed validation set (32 crops, its own seed and held-out source images) is kept.
@@ -28,8 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..motion import MotionField
-from ..motionnet import (
+from ..estimation.motionnet import (
     OUTPUT_SCALE,
     MotionNet,
     from_field,
@@ -38,8 +37,9 @@ from ..motionnet import (
     streak_error,
     to_field,
 )
-from ..operators import NonUniformBlur
-from ..synthesis import random_field
+from ..motion import MotionField
+from ..physics.operators import NonUniformBlur
+from ..physics.synthesis import random_field
 
 DEFAULT_DATA = "/work/shared/data/train400"
 SKIMAGE_PHOTOS = ("astronaut", "coins", "moon", "text", "clock", "coffee", "chelsea",

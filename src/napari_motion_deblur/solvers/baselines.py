@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._patches import centred_spectrum, next_fast_size, symmetric_indices
+from ..physics.patches import centred_spectrum, next_fast_size, symmetric_indices
 from .irc import soft_threshold
 
 #: Symmetric extension, in PSF sizes, before an FFT method treats the image as periodic.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
+from ..motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
 
 SPECTRAL_PATCH = 128
 SPECTRAL_STRIDE = 32

@@ -4,7 +4,7 @@
 blurred image; ``deblur`` estimates it and removes it with IRC-Net
 (:func:`~napari_motion_deblur.deconvolution.deconvolve`). Motion-Net's estimate (averaged over
 test-time passes) is checked against the image's cepstrum
-(:func:`~napari_motion_deblur.spectral.cepstral_check`): where a clear cepstral peak lies near
+(:func:`~napari_motion_deblur.estimation.spectral.cepstral_check`): where a clear cepstral peak lies near
 the estimated streak, the estimate is moved onto it and counts as confirmed. Blind deblurring
 deconvolves with confirmed streaks as they are and with the others shortened
 (``length_scale``), because a too-long kernel costs far more than a too-short one.
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_image, is_finite_number
-from .deconvolution import deconvolve, resolve_device
-from .irc import DEFAULT_LAMBDA
-from .motion import MAX_LENGTH, MotionField
+from .._validation import as_float_image, is_finite_number
+from ..deconvolution import deconvolve, resolve_device
+from ..motion import MAX_LENGTH, MotionField
+from ..solvers.irc import DEFAULT_LAMBDA
 from .motionnet import check_passes, get_motionnet, luminance, predict
 from .spectral import cepstral_check, spectral_motion
 
@@ -81,12 +81,12 @@ def estimate_motion(image, method: str = "motionnet", device="auto",
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``; Motion-Net only.
     passes : int
         Motion-Net only: test-time augmentation, 1 to 8 passes over quarter turns and mirrors
-        of the image, averaged (see :func:`~napari_motion_deblur.motionnet.predict`). Each pass
+        of the image, averaged (see :func:`~napari_motion_deblur.estimation.motionnet.predict`). Each pass
         costs one network run (benchmarks/estimation_speed.py); 4 passes measured 14-29 % lower
         error than 1 (benchmarks/blind_tuning.py).
     check : bool
         Motion-Net only: refine the estimate where the cepstrum confirms it
-        (:func:`~napari_motion_deblur.spectral.cepstral_check`).
+        (:func:`~napari_motion_deblur.estimation.spectral.cepstral_check`).
 
     Returns
     -------

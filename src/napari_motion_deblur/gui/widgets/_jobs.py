@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..deconvolution import iter_deconvolve
-from ..estimation import estimate_with_confidence
-from ..motion import MotionField
+from ...deconvolution import iter_deconvolve
+from ...estimation.api import estimate_with_confidence
+from ...motion import MotionField
 
 
 @dataclass(frozen=True)

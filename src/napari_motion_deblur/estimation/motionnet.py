@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
+from ..motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
 
 #: The network's outputs are streak lengths divided by this (keeps activations near unit scale).
 OUTPUT_SCALE = 10.0

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..motion import MotionField
+from ..physics.synthesis import blur, camera_shake_field, object_motion_field
 from .field_editing import field_layer_data
-from .motion import MotionField
-from .synthesis import blur, camera_shake_field, object_motion_field
 
 #: Side of the sample images (small enough to deblur in about a second on a CPU).
 SAMPLE_SIZE = 256

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._patches import next_fast_size
+from .patches import next_fast_size
 
 #: Forward differences along columns and rows (the prior's filters, paper Section 4.2).
 GRADIENT_FILTERS = torch.tensor(

@@ -1,7 +1,7 @@
 """Synthetic data: blur an image with the forward model, and generate realistic motion fields.
 
-The blur uses the project's one operator (:class:`~napari_motion_deblur.operators.NonUniformBlur`
-or a uniform :class:`~napari_motion_deblur.operators.Convolution`), so tests, benchmarks, sample
+The blur uses the project's one operator (:class:`~napari_motion_deblur.physics.operators.NonUniformBlur`
+or a uniform :class:`~napari_motion_deblur.physics.operators.Convolution`), so tests, benchmarks, sample
 data and training all see the same physics as IRC-Net inverts.
 
 Field generators return a :class:`MotionField` from a motion displacement ``m(p)`` (pixels moved
@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import as_float_image, check_motion_or_psf, restore_layout
+from .._validation import as_float_image, check_motion_or_psf, restore_layout
+from ..motion import MAX_LENGTH, MotionField
 from .kernels import odd_square
-from .motion import MAX_LENGTH, MotionField
 from .operators import Convolution, NonUniformBlur
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from .motion import MAX_LENGTH
+from ..motion import MAX_LENGTH
 
 #: Bank lengths l = 1, 3, ..., 35 and angles 0, 6, ..., 174 degrees (paper, Section 2.2).
 BANK_LENGTHS = tuple(range(1, 36, 2))

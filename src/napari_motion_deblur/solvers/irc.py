@@ -26,17 +26,17 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ._patches import PatchGrid, centred_spectrum, symmetric_indices
-from .inverse_filters import (
+from ..motion import MotionField
+from ..physics.inverse_filters import (
     DEFAULT_RHO,
     DEFAULT_SUPPORT,
     GRADIENT_FILTERS,
     bank_inverse_filters,
     compute_inverse_filters,
 )
-from .kernels import BANK_RADIUS, bank_kernels, odd_square
-from .motion import MotionField
-from .operators import DEFAULT_STRIDE, mix_bank, node_mixture
+from ..physics.kernels import BANK_RADIUS, bank_kernels, odd_square
+from ..physics.operators import DEFAULT_STRIDE, mix_bank, node_mixture
+from ..physics.patches import PatchGrid, centred_spectrum, symmetric_indices
 
 #: Default regularization weight lambda (anisotropic TV), tuned for noise sigma ~ 0.01.
 DEFAULT_LAMBDA = 0.0008

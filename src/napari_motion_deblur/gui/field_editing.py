@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
+from ..motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
 
 #: Key of the dense field in a Vectors layer's ``metadata``.
 FIELD_KEY = "motion_field"

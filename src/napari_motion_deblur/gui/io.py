@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..motion import MotionField
 from .field_editing import FIELD_KEY, field_layer_data, vectors_to_field
-from .motion import MotionField
 
 
 def _is_motion_npz(path: str) -> bool:

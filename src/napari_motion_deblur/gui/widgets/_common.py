@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from napari.utils.notifications import show_error
 
+from ...motion import MotionField
 from ..field_editing import (
     FIELD_KEY,
     ORIGINAL_KEY,
@@ -20,7 +21,6 @@ from ..field_editing import (
     field_to_vectors,
     vectors_to_field,
 )
-from ..motion import MotionField
 
 if TYPE_CHECKING:
     import napari

@@ -16,7 +16,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ._patches import (
+from ..motion import MotionField
+from .kernels import BANK_RADIUS, bank_kernels, bank_size, interpolation_weights
+from .patches import (
     PatchGrid,
     boundary_indices,
     centred_spectrum,
@@ -24,8 +26,6 @@ from ._patches import (
     gather_rows_cols,
     next_fast_size,
 )
-from .kernels import BANK_RADIUS, bank_kernels, bank_size, interpolation_weights
-from .motion import MotionField
 
 #: Node spacing of the non-uniform operators: the scale at which the blur may change.
 DEFAULT_STRIDE = 48

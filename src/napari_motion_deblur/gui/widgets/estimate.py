@@ -9,9 +9,9 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButto
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 
-from ..estimation import BLIND_LENGTH_SCALE, DEFAULT_PASSES
+from ...estimation.api import BLIND_LENGTH_SCALE, DEFAULT_PASSES
+from ...estimation.motionnet import MAX_PASSES
 from ..field_editing import default_spacing
-from ..motionnet import MAX_PASSES
 from ._common import (
     DEVICES,
     IntensityMap,
@@ -27,7 +27,7 @@ from ._jobs import EstimateJob, JobError, run_estimate
 if TYPE_CHECKING:
     import napari
 
-    from ..motion import MotionField
+    from ...motion import MotionField
 
 #: Displayed method name -> ``estimate_motion(method=...)``.
 METHODS = {"Motion-Net": "motionnet", "spectral": "spectral"}

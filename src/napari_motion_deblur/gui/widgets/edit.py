@@ -8,6 +8,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton
 from napari.utils.notifications import show_error
 
+from ...motion import MAX_LENGTH, MotionField
 from ..field_editing import (
     FIELD_KEY,
     ORIGINAL_KEY,
@@ -17,7 +18,6 @@ from ..field_editing import (
     set_uniform,
     smooth_field,
 )
-from ..motion import MAX_LENGTH, MotionField
 from ._common import layer_choices, layer_field, set_layer_field
 
 if TYPE_CHECKING:

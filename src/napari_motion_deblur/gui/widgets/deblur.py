@@ -17,8 +17,8 @@ from magicgui.widgets import (
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from ..irc import DEFAULT_LAMBDA, MAX_STAGES
-from ..motion import MAX_LENGTH
+from ...motion import MAX_LENGTH
+from ...solvers.irc import DEFAULT_LAMBDA, MAX_STAGES
 from ._common import (
     DEVICES,
     IntensityMap,

@@ -1,0 +1,1 @@
+"""Blind estimation of the motion field: Motion-Net, the cepstral cues and the public API."""

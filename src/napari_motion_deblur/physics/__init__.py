@@ -1,0 +1,1 @@
+"""Physics: linear-motion kernels, blur operators, inverse filters and synthetic data."""
