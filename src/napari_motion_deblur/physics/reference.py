@@ -1,0 +1,157 @@
+"""The exact per-pixel blur: a reference operator, independent of the node-based EFF code.
+
+Pixel ``p`` of the blurred image is the time average of the sharp image along ``p``'s own
+trajectory (gather order: the kernel belongs to the output pixel)::
+
+    y(p) = integral over t in [0, 1] of x(p + d_p(t)) dt
+
+A trajectory is a polyline in time: ``S >= 2`` displacements per pixel at equally spaced
+times. Linear motion (the project's model: a streak of length ``l`` at angle ``a`` moves the
+point ``l - 1`` px along ``(row, col) = (-sin a, cos a)``, centred on ``p``) is the two-point
+path ``-+ (l - 1) / 2 * u``; camera shake with curved paths (see
+:mod:`~napari_motion_deblur.physics.degradation`) has more points. The integral is a trapezoid
+rule over :data:`SAMPLES_PER_PIXEL` samples per pixel of the longest path, each read with
+bilinear interpolation.
+
+Boundary: sample positions outside the image are clamped to its edge (the edge pixel repeats).
+Benchmarks blur a larger crop and then cut the border, so that no method knows the exterior.
+
+The operator is a sparse matrix (built on first use, rows in chunks to bound memory), so its
+adjoint is exact: the transpose. :meth:`ReferenceBlur.__call__` gives the same numbers without
+building the matrix (one bilinear gather per sample), which is what synthesis uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import sparse
+
+from ..motion import MotionField
+
+#: Trapezoid samples per pixel of path length (bilinear reads: 4 are within ~1e-3 of the limit).
+SAMPLES_PER_PIXEL = 4
+#: Matrix entries built at once (before duplicates are summed) while assembling rows.
+_CHUNK_ENTRIES = 8_000_000
+
+
+def linear_path(field: MotionField) -> np.ndarray:
+    """The two-point path ``(2, 2, H, W)`` (time, row/col, H, W) of a linear motion field."""
+    travel = np.maximum(field.length.astype(np.float64) - 1.0, 0.0) / 2.0
+    theta = np.radians(field.angle.astype(np.float64))
+    half = np.stack([-np.sin(theta) * travel, np.cos(theta) * travel])
+    return np.stack([-half, half])
+
+
+def _check_path(path) -> np.ndarray:
+    path = np.asarray(path, dtype=np.float64)
+    if path.ndim != 4 or path.shape[0] < 2 or path.shape[1] != 2:
+        raise ValueError("a path must be (S >= 2, 2, H, W): S displacements (row, col) per "
+                         f"pixel at equally spaced times, got shape {path.shape}")
+    if not np.isfinite(path).all():
+        raise ValueError("a path must be finite")
+    return path
+
+
+class ReferenceBlur:
+    """Exact per-pixel blur along each pixel's own trajectory (see the module notes).
+
+    Parameters
+    ----------
+    motion : MotionField or array_like (S, 2, H, W)
+        A linear motion field, or per-pixel polylines (displacements in px).
+    samples_per_pixel : int
+        Trapezoid samples per pixel of the longest path.
+    """
+
+    def __init__(self, motion, samples_per_pixel: int = SAMPLES_PER_PIXEL):
+        path = linear_path(motion) if isinstance(motion, MotionField) else _check_path(motion)
+        self.path = path
+        self.shape = path.shape[2:]
+        segments = np.hypot(*np.diff(path, axis=0).transpose(1, 0, 2, 3))  # (S-1, H, W)
+        longest = float(segments.sum(0).max()) if segments.size else 0.0
+        n = max(2, int(np.ceil(longest * samples_per_pixel)) + 1)
+        t = np.linspace(0.0, path.shape[0] - 1.0, n)
+        weights = np.full(n, 1.0 / (n - 1))
+        weights[[0, -1]] *= 0.5
+        self._times, self._weights = t, weights
+        self._matrix: sparse.csr_matrix | None = None
+
+    def _positions(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute (row, col) of every pixel's sample at path time ``t`` (clamped)."""
+        k = min(int(np.floor(t)), self.path.shape[0] - 2)
+        frac = t - k
+        d = (1.0 - frac) * self.path[k] + frac * self.path[k + 1]
+        h, w = self.shape
+        rows = np.clip(np.arange(h)[:, None] + d[0], 0, h - 1)
+        cols = np.clip(np.arange(w)[None] + d[1], 0, w - 1)
+        return rows, cols
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Blur an (H, W) or (H, W, C) float image without building the matrix."""
+        img = np.asarray(image, dtype=np.float32)
+        if img.shape[:2] != tuple(self.shape):
+            raise ValueError(f"image shape {img.shape[:2]} differs from the operator's "
+                             f"{tuple(self.shape)}")
+        planes = img[None, None] if img.ndim == 2 else np.moveaxis(img, -1, 0)[:, None]
+        x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float64))
+        h, w = self.shape
+        out = torch.zeros_like(x)
+        for t, weight in zip(self._times, self._weights):
+            rows, cols = self._positions(t)
+            # grid_sample with align_corners=True maps -1..1 onto pixel centres 0..n-1.
+            grid = np.stack([2.0 * cols / max(w - 1, 1) - 1.0, 2.0 * rows / max(h - 1, 1) - 1.0],
+                            axis=-1)
+            grid_t = torch.from_numpy(grid)[None].expand(x.shape[0], -1, -1, -1)
+            out += weight * F.grid_sample(x, grid_t, mode="bilinear", padding_mode="border",
+                                          align_corners=True)
+        result = out[:, 0].numpy().astype(np.float32)
+        return result[0] if img.ndim == 2 else np.moveaxis(result, 0, -1)
+
+    @property
+    def matrix(self) -> sparse.csr_matrix:
+        """The (H*W, H*W) sparse matrix of the blur (row-major pixels), built on first use."""
+        if self._matrix is None:
+            self._matrix = self._build()
+        return self._matrix
+
+    def _build(self) -> sparse.csr_matrix:
+        h, w = self.shape
+        size = h * w
+        per_pixel = 4 * len(self._times)
+        step = max(1, _CHUNK_ENTRIES // per_pixel)
+        positions = [self._positions(t) for t in self._times]
+        blocks = []
+        for start in range(0, size, step):
+            stop = min(size, start + step)
+            rows_all, cols_all, vals_all = [], [], []
+            local = np.arange(stop - start)
+            for (rows, cols), weight in zip(positions, self._weights):
+                r = rows.ravel()[start:stop]
+                c = cols.ravel()[start:stop]
+                r0 = np.minimum(np.floor(r), h - 2 if h > 1 else 0).astype(np.int64)
+                c0 = np.minimum(np.floor(c), w - 2 if w > 1 else 0).astype(np.int64)
+                fr, fc = r - r0, c - c0
+                for dr, wr in ((0, 1.0 - fr), (1, fr)):
+                    for dc, wc in ((0, 1.0 - fc), (1, fc)):
+                        rr = np.minimum(r0 + dr, h - 1)
+                        cc = np.minimum(c0 + dc, w - 1)
+                        rows_all.append(local)
+                        cols_all.append(rr * w + cc)
+                        vals_all.append(weight * wr * wc)
+            block = sparse.csr_matrix(
+                (np.concatenate(vals_all), (np.concatenate(rows_all), np.concatenate(cols_all))),
+                shape=(stop - start, size))
+            block.sum_duplicates()
+            block.eliminate_zeros()
+            blocks.append(block)
+        return sparse.vstack(blocks, format="csr")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``K x`` for an (H, W) image, by the matrix."""
+        return (self.matrix @ np.asarray(x, np.float64).ravel()).reshape(self.shape)
+
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """``K^T y`` for an (H, W) image, by the matrix."""
+        return (self.matrix.T @ np.asarray(y, np.float64).ravel()).reshape(self.shape)
