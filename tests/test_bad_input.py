@@ -122,3 +122,74 @@ def test_motion_field_roundtrips(tmp_path):
     np.save(tmp_path / "not_a_field.npy", np.zeros(3))
     with pytest.raises(ValueError):
         MotionField.load(tmp_path / "not_a_field.npy")
+
+
+# ---------------------------------------------------------------- integer images (issue 9, #5)
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint32])
+def test_wide_integer_images_holding_16_bit_values_scale_like_uint16(dtype):
+    from napari_motion_deblur._validation import as_float_image
+
+    values = np.array([[0, 1000], [30000, 65535]] * 2).repeat(2, axis=1)
+    scaled, _ = as_float_image(values.astype(dtype))
+    expected, _ = as_float_image(values.astype(np.uint16))
+    np.testing.assert_array_equal(scaled, expected)  # not black: 65535 maps to 1
+    assert scaled.max() == 1.0
+
+
+def test_integer_scaling_rule():
+    from napari_motion_deblur._validation import integer_scale
+
+    assert integer_scale(np.full((4, 4), 3, np.uint16)) == 65535  # dtype range for uint8/16
+    assert integer_scale(np.full((4, 4), 200, np.int16)) == 255  # 8-bit values in a wider type
+    assert integer_scale(np.full((4, 4), 300, np.int64)) == 65535
+    assert integer_scale(np.full((4, 4), 100_000, np.int64)) == 100_000  # its own maximum
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_negative_integer_images_are_refused(dtype, field):
+    img = np.zeros((32, 40), dtype)
+    img[3, 4] = -1
+    with pytest.raises(ValueError, match="negative"):
+        deconvolve(img, field)
+
+
+# ---------------------------------------------------------------- blur's checks (issue 9, #6)
+@pytest.mark.parametrize("sigma", [np.nan, np.inf, -0.1, "0.1", True])
+def test_blur_noise_sigma_must_be_a_finite_number(image, field, sigma):
+    with pytest.raises(ValueError, match="noise_sigma"):
+        blur(image, field, noise_sigma=sigma)
+
+
+def test_blur_on_cuda_without_cuda_warns_and_runs_on_the_cpu(image, field, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="CUDA"):
+        out = blur(image, field, device="cuda")
+    np.testing.assert_array_equal(out, blur(image, field, device="cpu"))
+    with pytest.raises(ValueError, match="device"):
+        blur(image, field, device="tpu")
+
+
+# ---------------------------------------------------------------- counts and PSFs (issue 9, #9)
+@pytest.mark.parametrize("kwargs", [{"stages": True}, {"iterations": True},
+                                    {"stages": np.bool_(True)}])
+def test_booleans_are_not_counts(image, field, kwargs):
+    with pytest.raises(ValueError, match="integer"):
+        deconvolve(image, field, **kwargs)
+
+
+def test_psf_with_negative_taps_is_refused(image):
+    psf = np.full((5, 5), 0.05)
+    psf[0, 0] = -0.01
+    with pytest.raises(ValueError, match="negative"):
+        deconvolve(image, psf)
+
+
+def test_psf_rounding_noise_below_zero_is_accepted(image):
+    psf = np.full((5, 5), 0.04)
+    psf[0, 0] = -1e-12
+    exact = psf.copy()
+    exact[0, 0] = 0.0
+    np.testing.assert_array_equal(deconvolve(image, psf, stages=1),
+                                  deconvolve(image, exact, stages=1))

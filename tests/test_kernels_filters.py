@@ -125,3 +125,88 @@ def test_arbitrary_psf_gets_its_own_filters():
 def test_filter_support_must_exceed_the_kernel():
     with pytest.raises(ValueError, match="support"):
         compute_inverse_filters(bank_kernels()[-1:], support=21)
+
+
+# ------------------------------------------------------------ the on-disk cache (issue 9, #1)
+@pytest.fixture
+def fake_cache(tmp_path, monkeypatch):
+    """An empty cache folder, no filters in memory, and a fast stand-in for the bank solve."""
+    from napari_motion_deblur.physics import inverse_filters as inv
+
+    calls = []
+
+    def solve(rho, support):
+        calls.append(support)
+        gen = torch.Generator().manual_seed(len(calls))
+        return torch.rand(bank_size(), 3, support, support, generator=gen) + 0.5
+
+    monkeypatch.setenv("NAPARI_MOTION_DEBLUR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(inv, "_memory", {})
+    monkeypatch.setattr(inv, "_solve_bank", solve)
+    return tmp_path / "cache", calls, inv
+
+
+def _reload(inv, monkeypatch):
+    monkeypatch.setattr(inv, "_memory", {})  # a new process: only the disk cache is left
+    return bank_inverse_filters(support=41)
+
+
+def test_the_cache_is_written_once_and_reused(fake_cache, monkeypatch):
+    folder, calls, inv = fake_cache
+    first = bank_inverse_filters(support=41)
+    assert [p.suffix for p in folder.iterdir()] == [".npz"]  # no temporary file left behind
+    again = _reload(inv, monkeypatch)
+    assert calls == [41]
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+
+
+def _flip_a_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _save(dtype=np.float32, zeros=False, shape=(511, 3, 41, 41)):
+    import hashlib
+
+    def write(path):
+        arr = np.zeros(shape, dtype) if zeros else np.ones(shape, dtype)
+        np.savez(path, filters=arr, sha256=np.array(hashlib.sha256(arr.tobytes()).hexdigest()))
+    return write
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda p: p.write_bytes(b""),  # zero bytes (was EOFError in every deconvolve)
+    _flip_a_byte,  # checksum or zip CRC
+    _save(np.float64),  # right shape, wrong dtype (was a torch RuntimeError)
+    _save(np.float16),
+    _save(zeros=True),  # was accepted: deblurring returned the blurry input
+    _save(shape=(511, 3, 39, 39)),
+    lambda p: np.save(p.with_suffix(""), np.ones((511, 3, 41, 41), np.float32)) or
+    p.with_suffix(".npy").replace(p),  # an .npy under the .npz name (no checksum)
+], ids=["empty", "flipped", "float64", "float16", "zeros", "shape", "npy"])
+def test_a_bad_cache_file_is_rebuilt_with_a_warning(fake_cache, monkeypatch, corrupt):
+    folder, calls, inv = fake_cache
+    bank_inverse_filters(support=41)
+    (path,) = folder.iterdir()
+    corrupt(path)
+    with pytest.warns(UserWarning, match="invalid inverse-filter cache"):
+        rebuilt = _reload(inv, monkeypatch)
+    assert calls == [41, 41]
+    assert rebuilt.dtype == torch.float32 and rebuilt.shape == (511, 3, 41, 41)
+    torch.testing.assert_close(_reload(inv, monkeypatch), rebuilt, rtol=0, atol=0)
+    assert calls == [41, 41]  # the rebuilt file is valid again
+    assert sorted(p.name for p in folder.iterdir()) == [path.name]
+
+
+def test_an_unwritable_cache_warns_and_leaks_no_temporary_file(fake_cache, monkeypatch):
+    folder, calls, inv = fake_cache
+    bank_inverse_filters(support=41)
+    (path,) = folder.iterdir()
+    path.unlink()
+    path.mkdir()  # the final rename fails after the temporary file was written
+    with pytest.warns(UserWarning, match="cannot write the inverse-filter cache"):
+        filters = _reload(inv, monkeypatch)
+    assert filters.shape == (511, 3, 41, 41)
+    assert [p.name for p in folder.iterdir()] == [path.name]
+    assert list(path.iterdir()) == []

@@ -16,6 +16,7 @@ MIN_SIDE = 4
 #: Largest PSF side accepted.
 MAX_PSF_SIDE = 127
 _FLOAT_SLACK = 0.5
+_PSF_NEGATIVE_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,43 @@ def is_finite_number(value) -> bool:
             and math.isfinite(value))
 
 
+def is_count(value, low: int, high: int) -> bool:
+    """True for an integer (not a bool) in ``low..high``."""
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+            and low <= value <= high)
+
+
+def torch_device(device) -> str:
+    """A device name for torch: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"`` (also a torch.device).
+
+    ``"auto"`` picks CUDA when present; CUDA asked for but absent falls back to the CPU with a
+    warning. Anything else raises ``ValueError``.
+    """
+    import torch
+
+    name = str(device).strip().lower() if isinstance(device, (str, torch.device)) else None
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name is not None and (name == "cuda" or (name.startswith("cuda:")
+                                                and name[5:].isdigit())):
+        if not torch.cuda.is_available():
+            warnings.warn("CUDA was requested but is not available; running on the CPU.",
+                          UserWarning, stacklevel=3)
+            return "cpu"
+        return name
+    if name == "cpu":
+        return name
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+
+
 def as_float_image(image) -> tuple[np.ndarray, Layout]:
     """Validate an image and return a new float32 (H, W, C) array in [0, 1] units.
 
-    Accepts (H, W) or (H, W, C) with C in 1..4; floats are expected in [0, 1], integer dtypes are
-    divided by their maximum. Raises ``ValueError`` for anything else.
+    Accepts (H, W) or (H, W, C) with C in 1..4. Floats are expected in [0, 1] (finite). Integer
+    images are divided by :func:`integer_scale`: uint8 and uint16 by their dtype range (255,
+    65535), other integer dtypes by 255 or 65535, the first that holds their largest value (an
+    8- or 16-bit image stored in a wider type means the same), or by that value itself above
+    65535; negative values raise. Raises ``ValueError`` for anything else.
     """
     if isinstance(image, MotionField) or image is None:
         raise ValueError(f"expected an image array, got {type(image).__name__}")
@@ -54,7 +87,7 @@ def as_float_image(image) -> tuple[np.ndarray, Layout]:
         raise ValueError(f"image is too small ({array.shape[0]}x{array.shape[1]}); both sides "
                          f"must be at least {MIN_SIDE} pixels.")
     if np.issubdtype(array.dtype, np.integer):
-        out = array.astype(np.float32) / np.float32(np.iinfo(array.dtype).max)
+        out = (array / integer_scale(array)).astype(np.float32)
     else:
         out = array.astype(np.float32, copy=True)
         if not np.isfinite(out).all():
@@ -67,6 +100,39 @@ def as_float_image(image) -> tuple[np.ndarray, Layout]:
     if out.ndim == 2:
         out = out[..., None]
     return out, layout
+
+
+def integer_scale(array: np.ndarray) -> float:
+    """The value that maps an integer image to [0, 1] (see :func:`as_float_image`).
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        An integer image (not bool).
+
+    Returns
+    -------
+    float
+        255 or 65535 for uint8 and uint16; for other integer dtypes 255 if every value is at most
+        255, else 65535 if every value is at most 65535, else the largest value.
+
+    Raises
+    ------
+    ValueError
+        If the image holds negative values (an intensity image cannot; shift it first).
+    """
+    dtype = np.dtype(array.dtype)
+    if dtype in (np.uint8, np.uint16):
+        return float(np.iinfo(dtype).max)
+    lo = int(array.min()) if array.size else 0
+    hi = int(array.max()) if array.size else 0
+    if lo < 0:
+        raise ValueError(f"integer image ({dtype}) holds negative values (min {lo}); intensities "
+                         "must be >= 0. Shift or rescale it (e.g. to float in [0, 1]) first.")
+    for top in (255, 65535):
+        if hi <= top:
+            return float(top)
+    return float(hi)
 
 
 def restore_layout(result: np.ndarray, layout: Layout) -> np.ndarray:
@@ -100,7 +166,11 @@ def check_motion_or_psf(motion_or_psf, shape: tuple[int, int]):
 
 
 def check_psf(psf) -> np.ndarray:
-    """Validate a PSF: 2-D, finite, summing to a positive number; returns it normalized."""
+    """Validate a PSF: 2-D, finite, >= 0, summing to a positive number; returns it normalized.
+
+    Negative taps down to ``-1e-6`` of the largest magnitude (rounding noise of a computed PSF)
+    are set to 0; larger ones raise ``ValueError``.
+    """
     try:
         array = np.array(psf, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as err:
@@ -113,6 +183,11 @@ def check_psf(psf) -> np.ndarray:
         raise ValueError(f"PSF of shape {array.shape} is larger than {MAX_PSF_SIDE} px.")
     if not np.isfinite(array).all():
         raise ValueError("PSF holds NaN or infinite values.")
+    peak = float(np.abs(array).max())
+    if float(array.min()) < -_PSF_NEGATIVE_TOLERANCE * peak:
+        raise ValueError(f"PSF has negative taps (min {float(array.min()):.4g}); a blur PSF must "
+                         "be >= 0 everywhere (clip or re-measure it).")
+    array = np.maximum(array, 0.0)
     total = float(array.sum())
     if not total > 0:
         raise ValueError(f"PSF must sum to a positive number (it sums to {total:.4g}).")

@@ -13,6 +13,7 @@ import torch
 from ._validation import (
     as_float_image,
     check_motion_or_psf,
+    is_count,
     is_finite_number,
     restore_layout,
 )
@@ -67,9 +68,10 @@ def get_model(device: str | torch.device = "auto") -> IRCNet:
 
 
 def _check_counts(stages, iterations, regularization):
-    if not isinstance(stages, (int, np.integer)) or not 1 <= stages <= MAX_STAGES:
+    # is_count: a bool is an int to Python, but stages=True is a mistake, not "1 stage"
+    if not is_count(stages, 1, MAX_STAGES):
         raise ValueError(f"stages must be an integer in 1..{MAX_STAGES}, got {stages!r}")
-    if not isinstance(iterations, (int, np.integer)) or not 1 <= iterations <= MAX_ITERATIONS:
+    if not is_count(iterations, 1, MAX_ITERATIONS):
         raise ValueError(
             f"iterations must be an integer in 1..{MAX_ITERATIONS}, got {iterations!r}")
     if not (is_finite_number(regularization) and regularization >= 0):

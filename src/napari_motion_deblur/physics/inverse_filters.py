@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ DEFAULT_SUPPORT = 41
 #: Default ADMM penalty rho (data term weighted 1, gradient coupling weighted rho).
 DEFAULT_RHO = 0.008
 _EPS = 1e-7
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 
 def _embed(filters: torch.Tensor, size: int) -> torch.Tensor:
@@ -203,12 +204,50 @@ def _solve_bank(rho: float, support: int) -> torch.Tensor:
     return filters
 
 
+def _read_cache(path: Path, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """Filters from a cache file, or None when it is missing; raises ValueError when invalid."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arr, digest = data["filters"], str(data["sha256"][()])
+    # The file is outside our control (truncated, another format, flipped bits): whatever
+    # numpy or zipfile raise for it (EOFError, BadZipFile, zlib.error, KeyError, ...) means
+    # "rebuild", never a failure of the deconvolution that asked for the filters.
+    except Exception as err:
+        raise ValueError(f"unreadable ({type(err).__name__}: {err})") from err
+    if arr.dtype != np.float32 or arr.shape != shape:
+        raise ValueError(f"holds {arr.dtype} {arr.shape}, expected float32 {shape}")
+    if hashlib.sha256(arr.tobytes()).hexdigest() != digest:
+        raise ValueError("checksum mismatch")
+    if not np.isfinite(arr).all() or not arr.any():
+        raise ValueError("non-finite or all-zero filters")
+    return torch.from_numpy(arr)
+
+
+def _write_cache(path: Path, filters: torch.Tensor) -> None:
+    """Write the cache atomically (temporary file + rename); warn, never fail, when it cannot."""
+    from .._atomic import atomic_path
+
+    arr = np.ascontiguousarray(filters.numpy(), dtype=np.float32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, filters=arr, sha256=np.array(hashlib.sha256(arr.tobytes()).hexdigest()))
+    except OSError as err:
+        warnings.warn(f"cannot write the inverse-filter cache {path} ({err}); the filters will be "
+                      "rebuilt in every new process. Set NAPARI_MOTION_DEBLUR_CACHE to a "
+                      "writable folder.", UserWarning, stacklevel=4)
+
+
 def bank_inverse_filters(rho: float = DEFAULT_RHO, support: int = DEFAULT_SUPPORT) -> torch.Tensor:
     """Inverse filters of the 511 bank kernels, (511, 3, support, support), cached.
 
-    Computed once (a few seconds on 2 CPU cores), then kept in memory and in
-    :func:`cache_dir` as float32 ``.npy``. A cache file that cannot be read or written is
-    ignored (recomputed), never trusted blindly: its shape and finiteness are checked.
+    Computed once (a few seconds on 2 CPU cores), then kept in memory and in :func:`cache_dir`
+    as an ``.npz`` of the float32 filters and their SHA-256. A cache file is used only if its
+    dtype, shape, checksum and values (finite, not all zero) are right; otherwise it is rebuilt
+    with a warning. Writes are atomic (a temporary file renamed into place); a cache that
+    cannot be written gives a warning and the filters are used from memory.
     """
     from .kernels import bank_kernels, bank_size
 
@@ -218,23 +257,16 @@ def bank_inverse_filters(rho: float = DEFAULT_RHO, support: int = DEFAULT_SUPPOR
             return _memory[key]
         bank = bank_kernels()
         digest = hashlib.sha1(bank.numpy().tobytes()).hexdigest()[:12]
-        name = f"inverse-v{_CACHE_VERSION}-rho{key[0]:g}-s{support}-{digest}.npy"
+        name = f"inverse-v{_CACHE_VERSION}-rho{key[0]:g}-s{support}-{digest}.npz"
         path = cache_dir() / name
-        filters = None
         try:
-            arr = np.load(path, allow_pickle=False)
-            if arr.shape == (bank_size(), 3, support, support) and np.isfinite(arr).all():
-                filters = torch.from_numpy(arr)
-        except (OSError, ValueError):
-            pass
+            filters = _read_cache(path, (bank_size(), 3, support, support))
+        except ValueError as err:
+            warnings.warn(f"ignoring the invalid inverse-filter cache {path} ({err}); "
+                          "rebuilding it.", UserWarning, stacklevel=2)
+            filters = None
         if filters is None:
             filters = _solve_bank(rho, support)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-                np.save(tmp, filters.numpy())
-                os.replace(tmp, path)
-            except OSError:
-                pass
+            _write_cache(path, filters)
         _memory[key] = filters
         return filters

@@ -15,7 +15,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._validation import as_float_image, check_motion_or_psf, restore_layout
+from .._validation import (
+    as_float_image,
+    check_motion_or_psf,
+    is_finite_number,
+    restore_layout,
+    torch_device,
+)
 from ..motion import MAX_LENGTH, MotionField
 from .kernels import odd_square
 from .operators import Convolution, NonUniformBlur
@@ -35,20 +41,28 @@ def blur(image, motion_or_psf, noise_sigma: float = 0.0, seed=None, device="cpu"
     seed : int or numpy.random.Generator, optional
         Noise seed.
     device : str
-        Torch device.
+        ``"cpu"`` (default), ``"cuda[:N]"`` (the CPU, with a warning, when CUDA is missing) or
+        ``"auto"``.
 
     Returns
     -------
     numpy.ndarray, float32, the image's shape
         The blurred (noisy) image, not clipped.
+
+    Raises
+    ------
+    ValueError
+        For an unusable image, field, PSF, device or ``noise_sigma`` (not a finite number >= 0),
+        before any work.
     """
+    if not (is_finite_number(noise_sigma) and noise_sigma >= 0):
+        raise ValueError(f"noise_sigma must be a finite number >= 0, got {noise_sigma!r}")
+    device = torch_device(device)
     img, layout = as_float_image(image)
     operator = _operator(check_motion_or_psf(motion_or_psf, img.shape[:2]), device)
     channels = torch.from_numpy(np.moveaxis(img, -1, 0).copy()).to(device)
     with torch.no_grad():
         out = operator(channels).cpu().numpy()
-    if noise_sigma < 0:
-        raise ValueError(f"noise_sigma must be >= 0, got {noise_sigma}")
     if noise_sigma > 0:
         rng = np.random.default_rng(seed)
         out = out + rng.normal(0.0, noise_sigma, out.shape).astype(np.float32)
