@@ -1,1 +1,4 @@
-"""The napari side: widgets, reader/writer, sample data and field editing (needs napari only in widgets)."""
+"""The napari side: widgets, reader/writer, sample data and field editing.
+
+Only the widgets need napari.
+"""

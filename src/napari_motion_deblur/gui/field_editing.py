@@ -20,11 +20,66 @@ FIELD_KEY = "motion_field"
 ORIGINAL_KEY = "motion_field_original"
 #: Key of the grid spacing (pixels between displayed streaks).
 SPACING_KEY = "grid_spacing"
+#: Key of the estimate's confidence, (H, W) in [0, 1] (shown as the streaks' opacity).
+CONFIDENCE_KEY = "confidence"
+#: Key of where the field comes from: ``"estimate"``, ``"ground truth"`` or ``"file"``.
+SOURCE_KEY = "motion_source"
+#: ``SOURCE_KEY`` value of a sample's true field.
+GROUND_TRUTH = "ground truth"
+#: Key of the factor the drawn streaks are scaled by (1: drawn at their length).
+STREAK_SCALE_KEY = "streak_scale"
+
+#: Matplotlib's "plasma" at 0, 1/4, 1/2, 3/4 and 1 (interpolated linearly in between).
+_PLASMA = np.array([[0.050, 0.030, 0.528], [0.494, 0.012, 0.658], [0.798, 0.280, 0.470],
+                    [0.973, 0.585, 0.254], [0.940, 0.975, 0.131]])
+#: Opacity of a streak the estimate is not confident about (a confident one is opaque).
+MIN_OPACITY = 0.35
 
 
-def default_spacing(shape: tuple[int, int], target: int = 24) -> int:
-    """A grid spacing showing about ``target`` streaks along the longer side (at least 4 px)."""
-    return max(4, int(round(max(shape) / target)))
+def default_spacing(shape: tuple[int, int], max_length: float = 0.0, target: int = 32) -> int:
+    """A grid spacing suiting the image: about ``target`` streaks along the longer side.
+
+    The spacing is at least 8 px, and at least 1.1 times ``max_length`` so that streaks drawn
+    at their length do not overlap.
+    """
+    return int(max(8, round(max(shape) / target), np.ceil(1.1 * float(max_length))))
+
+
+def streak_width(shape: tuple[int, int]) -> float:
+    """Line width (data pixels) of the streaks: about one screen pixel when the image fits."""
+    return max(1.0, max(shape) / 600)
+
+
+def streak_scale(spacing: int, max_length: float) -> float:
+    """Factor the streaks are drawn at: 1, or less when the longest would not fit the grid."""
+    return float(min(1.0, 0.9 * spacing / max(float(max_length), 1e-6)))
+
+
+def streak_colors(length, confidence=None, vmax: float = MAX_LENGTH) -> np.ndarray:
+    """RGBA colours of streaks: "plasma" by length over [0, ``vmax``], opacity by confidence.
+
+    Parameters
+    ----------
+    length : array_like, shape (N,)
+        Streak lengths in pixels.
+    confidence : array_like, shape (N,), optional
+        Confidence in [0, 1]; opacity goes from ``MIN_OPACITY`` (0) to 1 (1). ``None``: opaque.
+    vmax : float
+        Length shown in the colormap's last colour.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, 4)
+        float32 RGBA in [0, 1].
+    """
+    t = np.clip(np.asarray(length, dtype=np.float64) / max(float(vmax), 1e-6), 0, 1)
+    anchors = np.linspace(0, 1, len(_PLASMA))
+    rgb = np.stack([np.interp(t, anchors, _PLASMA[:, k]) for k in range(3)], axis=-1)
+    if confidence is None:
+        alpha = np.ones_like(t)
+    else:
+        alpha = MIN_OPACITY + (1 - MIN_OPACITY) * np.clip(np.asarray(confidence, float), 0, 1)
+    return np.concatenate([rgb, alpha[:, None]], axis=1).astype(np.float32)
 
 
 def grid_centres(shape: tuple[int, int], spacing: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +90,8 @@ def grid_centres(shape: tuple[int, int], spacing: int) -> tuple[np.ndarray, np.n
     return np.meshgrid(rows, cols, indexing="ij")
 
 
-def field_to_vectors(field: MotionField, spacing: int) -> tuple[np.ndarray, dict]:
+def field_to_vectors(field: MotionField, spacing: int, scale: float = 1.0,
+                     confidence=None) -> tuple[np.ndarray, dict]:
     """Sample a field on a grid as napari Vectors data and features.
 
     Parameters
@@ -44,49 +100,74 @@ def field_to_vectors(field: MotionField, spacing: int) -> tuple[np.ndarray, dict
         The dense field.
     spacing : int
         Pixels between grid points.
+    scale : float
+        Factor the drawn streaks are scaled by (1: at their length).
+    confidence : numpy.ndarray, shape (H, W), optional
+        The estimate's confidence, sampled into the ``"confidence"`` feature.
 
     Returns
     -------
     data : numpy.ndarray, shape (N, 2, 2)
         ``[[row, col], [drow, dcol]]`` with each streak centred on its grid pixel.
     features : dict
-        ``{"length": (N,), "angle": (N,)}`` at the grid pixels.
+        ``{"length": (N,), "angle": (N,)}`` at the grid pixels (and ``"confidence"``).
     """
     rr, cc = grid_centres(field.shape, spacing)
     rr, cc = rr.ravel(), cc.ravel()
     length = field.length[rr, cc].astype(np.float64)
     angle = field.angle[rr, cc].astype(np.float64)
     rad = np.radians(angle)
-    vec = np.stack([-length * np.sin(rad), length * np.cos(rad)], axis=1)
+    vec = float(scale) * np.stack([-length * np.sin(rad), length * np.cos(rad)], axis=1)
     centre = np.stack([rr, cc], axis=1).astype(np.float64)
     data = np.stack([centre - vec / 2, vec], axis=1).astype(np.float32)
-    return data, {"length": length.astype(np.float32), "angle": angle.astype(np.float32)}
+    features = {"length": length.astype(np.float32), "angle": angle.astype(np.float32)}
+    if confidence is not None:
+        features["confidence"] = np.asarray(confidence, np.float32)[rr, cc]
+    return data, features
+
+
+def field_display(field: MotionField, spacing: int | None = None, confidence=None) -> dict:
+    """Everything a motion Vectors layer shows for ``field``: data, features, colours, sizes.
+
+    Returns a dict with ``data``, ``features``, ``edge_color`` (RGBA per streak), ``edge_width``,
+    ``spacing`` and ``scale`` (the factor the streaks are drawn at).
+    """
+    max_length = float(field.length.max())
+    spacing = int(spacing or default_spacing(field.shape, max_length))
+    scale = streak_scale(spacing, max_length)
+    data, features = field_to_vectors(field, spacing, scale, confidence)
+    colors = streak_colors(features["length"], features.get("confidence"),
+                           vmax=max(max_length, 2.0))
+    return {"data": data, "features": features, "edge_color": colors,
+            "edge_width": streak_width(field.shape), "spacing": spacing, "scale": scale}
 
 
 def field_layer_data(field: MotionField, name: str, spacing: int | None = None,
-                     original: MotionField | None = None, **kwargs) -> tuple:
+                     original: MotionField | None = None, *, confidence=None,
+                     source: str = "file", **kwargs) -> tuple:
     """A napari LayerDataTuple ``(data, kwargs, "vectors")`` showing ``field``.
 
-    The dense field (and the one "reset" returns to) travel in ``metadata`` so that writing
-    the layer saves the exact field. Extra ``kwargs`` (``scale``, ``translate``, ...) are passed on.
+    The dense field (and the one "reset" returns to), its confidence and its source travel in
+    ``metadata`` so that writing the layer saves the exact field. Extra ``kwargs``
+    (``scale``, ``translate``, ``visible``, ...) are passed on.
     """
-    spacing = int(spacing or default_spacing(field.shape))
-    data, features = field_to_vectors(field, spacing)
+    shown = field_display(field, spacing, confidence)
     metadata = {FIELD_KEY: field, ORIGINAL_KEY: original if original is not None else field,
-                SPACING_KEY: spacing}
+                SPACING_KEY: shown["spacing"], STREAK_SCALE_KEY: shown["scale"],
+                SOURCE_KEY: source}
+    if confidence is not None:
+        metadata[CONFIDENCE_KEY] = np.asarray(confidence, np.float32)
     layer_kwargs = {
         "name": name,
-        "features": features,
-        "edge_color": "length",
-        "edge_colormap": "plasma",
-        "edge_contrast_limits": (0.0, max(float(field.length.max()), 2.0)),
-        "edge_width": max(1.0, spacing / 6),
+        "features": shown["features"],
+        "edge_color": shown["edge_color"],
+        "edge_width": shown["edge_width"],
         "vector_style": "line",
-        "opacity": 0.9,
+        "opacity": 1.0,
         "metadata": metadata,
     }
     layer_kwargs.update(kwargs)
-    return data, layer_kwargs, "vectors"
+    return shown["data"], layer_kwargs, "vectors"
 
 
 def vectors_to_field(data, shape: tuple[int, int]) -> MotionField:

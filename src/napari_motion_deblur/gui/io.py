@@ -1,4 +1,10 @@
-"""npe2 reader and writer for motion fields (``.npz`` with arrays ``length`` and ``angle``)."""
+"""npe2 reader and writer for motion fields (a ``.npz`` archive with ``length`` and ``angle``).
+
+The writer's default extension is ``.motion`` (the same ``.npz`` archive under a name only this
+plugin claims): napari's own reader also claims ``*.npz``, so opening a ``.npz`` without naming
+a plugin is ambiguous (a dialog in the GUI), while a ``.motion`` file has exactly one reader and
+opens as the Vectors layer. ``.npz`` files (``MotionField.save``) are still read and written.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +13,51 @@ from pathlib import Path
 import numpy as np
 
 from ..motion import MotionField
-from .field_editing import FIELD_KEY, field_layer_data, vectors_to_field
+from .field_editing import CONFIDENCE_KEY, FIELD_KEY, field_layer_data, vectors_to_field
+
+#: Extension of saved fields; only this plugin reads it, so napari opens it unasked.
+FIELD_EXTENSION = ".motion"
+_EXTENSIONS = (FIELD_EXTENSION, ".npz")
 
 
 def _is_motion_npz(path: str) -> bool:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {"length", "angle"} <= set(data.files)
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError, AttributeError):
         return False
 
 
 def get_reader(path):
-    """npe2 reader hook: a reader for a motion-field ``.npz``, or ``None`` for anything else.
+    """npe2 reader hook: a reader for a motion-field file, or ``None`` for anything else.
 
     Parameters
     ----------
     path : str or list of str
-        The path(s) napari asks about.
+        The path(s) napari asks about (``.motion`` or ``.npz``).
 
     Returns
     -------
     callable or None
-        :func:`read_motion_field` when every path is a motion-field ``.npz``.
+        :func:`read_motion_field` when every path is a motion-field archive.
     """
     paths = [path] if isinstance(path, str) else list(path)
-    if not paths or not all(str(p).endswith(".npz") and _is_motion_npz(str(p)) for p in paths):
+    if not paths or not all(str(p).endswith(_EXTENSIONS) and _is_motion_npz(str(p))
+                            for p in paths):
         return None
     return read_motion_field
 
 
 def read_motion_field(path) -> list[tuple]:
-    """Read motion-field ``.npz`` file(s) as Vectors LayerDataTuples (dense field in metadata)."""
+    """Read motion-field file(s) as Vectors LayerDataTuples (dense field in metadata)."""
     paths = [path] if isinstance(path, str) else list(path)
-    return [field_layer_data(MotionField.load(p), Path(p).stem) for p in paths]
+    layers = []
+    for p in paths:
+        with np.load(p, allow_pickle=False) as data:
+            confidence = data["confidence"] if "confidence" in data.files else None
+        layers.append(field_layer_data(MotionField.load(p), Path(p).stem,
+                                       confidence=confidence))
+    return layers
 
 
 def layer_field(data, meta: dict) -> MotionField:
@@ -57,20 +74,30 @@ def layer_field(data, meta: dict) -> MotionField:
 
 
 def write_motion_field(path: str, data, meta: dict) -> list[str]:
-    """npe2 single-layer writer: save a motion Vectors layer as ``.npz`` (length, angle).
+    """npe2 single-layer writer: save a motion Vectors layer (``length``, ``angle`` arrays).
 
     Parameters
     ----------
     path : str
-        Destination; ``.npz`` is appended when missing.
+        Destination, ``.motion`` (appended when the name has neither extension) or ``.npz``.
     data : numpy.ndarray
         The Vectors layer's data (used only when its metadata holds no dense field).
     meta : dict
-        The layer's attributes (``metadata`` included).
+        The layer's attributes (``metadata`` included; a confidence there is saved too).
 
     Returns
     -------
     list of str
         The written path.
     """
-    return [str(layer_field(data, meta).save(path))]
+    field = layer_field(data, meta)
+    path = Path(path)
+    if not str(path).endswith(_EXTENSIONS):
+        path = path.with_name(path.name + FIELD_EXTENSION)
+    arrays = {"length": field.length, "angle": field.angle}
+    confidence = (meta.get("metadata") or {}).get(CONFIDENCE_KEY)
+    if confidence is not None:
+        arrays["confidence"] = np.asarray(confidence, np.float32)
+    with open(path, "wb") as handle:  # a file object: numpy appends no ".npz"
+        np.savez_compressed(handle, **arrays)
+    return [str(path)]

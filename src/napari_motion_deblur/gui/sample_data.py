@@ -8,7 +8,7 @@ import numpy as np
 
 from ..motion import MotionField
 from ..physics.synthesis import blur, camera_shake_field, object_motion_field
-from .field_editing import field_layer_data
+from .field_editing import GROUND_TRUTH, field_layer_data
 
 #: Side of the sample images (small enough to deblur in about a second on a CPU).
 SAMPLE_SIZE = 256
@@ -100,13 +100,22 @@ def make_sample(kind: str = "photograph", size: int = SAMPLE_SIZE, seed: int | N
     )
 
 
+def truth_name(title: str) -> str:
+    """Name of a sample's true-motion layer: unmistakably the ground truth, not an estimate."""
+    return f"{title} TRUE motion (ground truth)"
+
+
 def _layers(sample: Sample, title: str, colormap: str) -> list[tuple]:
+    """The sample's layers: the hidden true field and sharp image under the blurred image.
+
+    The blurred image comes last, so it is the selected layer after opening, not the truth.
+    """
     image_kwargs = {"name": f"{title} (blurred)", "colormap": colormap}
     truth_kwargs = {"name": f"{title} (sharp)", "colormap": colormap, "visible": False}
     return [
+        field_layer_data(sample.field, truth_name(title), source=GROUND_TRUTH, visible=False),
         (sample.sharp, truth_kwargs, "image"),
         (sample.blurred, image_kwargs, "image"),
-        field_layer_data(sample.field, f"{title} true motion"),
     ]
 
 

@@ -13,12 +13,15 @@ from napari.utils.notifications import show_error
 
 from ...motion import MotionField
 from ..field_editing import (
+    CONFIDENCE_KEY,
     FIELD_KEY,
+    GROUND_TRUTH,
     ORIGINAL_KEY,
+    SOURCE_KEY,
     SPACING_KEY,
-    default_spacing,
+    STREAK_SCALE_KEY,
+    field_display,
     field_layer_data,
-    field_to_vectors,
     vectors_to_field,
 )
 
@@ -28,18 +31,60 @@ if TYPE_CHECKING:
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def unwrap(layer):
+    """The layer itself, not napari's ``PublicOnlyProxy`` that plugin widgets are handed."""
+    return getattr(layer, "__wrapped__", layer)
+
+
+def is_ground_truth(layer) -> bool:
+    """Whether ``layer`` holds a sample's true motion (never chosen for the user)."""
+    return layer.metadata.get(SOURCE_KEY) == GROUND_TRUTH
+
+
+def is_motion_layer(layer) -> bool:
+    """Whether ``layer`` is a Vectors layer carrying a dense motion field."""
+    layer = unwrap(layer)
+    return type(layer).__name__ == "Vectors" and isinstance(layer.metadata.get(FIELD_KEY),
+                                                            MotionField)
+
+
 def layer_choices(viewer: napari.viewer.Viewer, kind: str) -> Callable:
     """A magicgui ``choices`` callable listing the viewer's layers of ``kind`` by name.
 
-    Visible layers come first, each group topmost first (as the layer list shows them).
+    Visible layers come first, each group topmost first (as the layer list shows them); a
+    sample's ground-truth motion comes last.
     """
 
     def choices(_widget=None):
-        layers = [ly for ly in reversed(viewer.layers) if type(ly).__name__.lower() == kind]
-        layers.sort(key=lambda ly: not ly.visible)
+        layers = [unwrap(ly) for ly in reversed(viewer.layers)]
+        layers = [ly for ly in layers if type(ly).__name__.lower() == kind]
+        layers.sort(key=lambda ly: (is_ground_truth(ly), not ly.visible))
         return [(ly.name, ly) for ly in layers]
 
     return choices
+
+
+def follow_motion_layers(viewer, combo, callback: Callable | None = None) -> Callable:
+    """Make ``combo`` follow the motion layer the user selects or an estimate makes active.
+
+    Ground-truth layers are never picked this way, only from the combo box itself. Returns the
+    connected handler (disconnect it from ``viewer.layers.selection.events.active``).
+    """
+
+    def on_active(event=None):
+        layer = unwrap(viewer.layers.selection.active)
+        if layer is None or not is_motion_layer(layer) or is_ground_truth(layer):
+            return
+        combo.reset_choices()
+        if layer is not combo.value:
+            combo.value = layer
+        if callback is not None:
+            callback()
+
+    emitter = viewer.layers.selection.events.active
+    emitter.connect(on_active)
+    combo.native.destroyed.connect(lambda *_: emitter.disconnect(on_active))
+    return on_active
 
 
 def resolve_device_name(name: str) -> tuple[str, str | None]:
@@ -116,32 +161,58 @@ def layer_field(layer, shape: tuple[int, int] | None = None) -> MotionField:
 
 
 def set_layer_field(layer, field: MotionField, spacing: int | None = None) -> None:
-    """Show ``field`` in a motion Vectors layer: dense field, vectors and colours together."""
-    spacing = int(spacing or layer.metadata.get(SPACING_KEY) or default_spacing(field.shape))
-    data, features = field_to_vectors(field, spacing)
+    """Show ``field`` in a motion Vectors layer: dense field, streaks and colours together."""
+    spacing = spacing or layer.metadata.get(SPACING_KEY)
+    shown = field_display(field, spacing, layer.metadata.get(CONFIDENCE_KEY))
     layer.metadata[FIELD_KEY] = field
-    layer.metadata[SPACING_KEY] = spacing
+    layer.metadata[SPACING_KEY] = shown["spacing"]
+    layer.metadata[STREAK_SCALE_KEY] = shown["scale"]
     layer.metadata.setdefault(ORIGINAL_KEY, field)
-    layer.data = data
-    layer.features = features
-    layer.edge_contrast_limits = (0.0, max(float(layer.features["length"].max()), 2.0))
-    layer.refresh_colors(update_color_mapping=False)
+    layer.data = shown["data"]
+    layer.features = shown["features"]
+    layer.edge_color = shown["edge_color"]  # explicit colours: never stale after an edit
+    layer.edge_width = shown["edge_width"]
 
 
 def show_field(viewer, field: MotionField, name: str, *, spacing: int | None = None,
-               scale=None, translate=None, original: MotionField | None = None):
-    """Add the Vectors layer ``name`` for ``field``, or update it if it exists; return it."""
+               scale=None, translate=None, original: MotionField | None = None,
+               confidence=None, source: str = "estimate"):
+    """Add the Vectors layer ``name`` for ``field``, or update it if it exists; return it.
+
+    The layer becomes the selected one, so the widgets that follow the selection use it.
+    """
     layer = find_layer(viewer, name)
     if layer is not None and type(layer).__name__ == "Vectors":
         if original is not None:
             layer.metadata[ORIGINAL_KEY] = original
+        layer.metadata[SOURCE_KEY] = source
+        layer.metadata.pop(CONFIDENCE_KEY, None)
+        if confidence is not None:
+            layer.metadata[CONFIDENCE_KEY] = np.asarray(confidence, np.float32)
         set_layer_field(layer, field, spacing)
-        return layer
-    kwargs = {}
-    if scale is not None:
-        kwargs.update(scale=tuple(scale), translate=tuple(translate))
-    data, layer_kwargs, _ = field_layer_data(field, name, spacing, original=original, **kwargs)
-    return viewer.add_vectors(data, **layer_kwargs)
+        layer.visible = True
+    else:
+        kwargs = {}
+        if scale is not None:
+            kwargs.update(scale=tuple(scale), translate=tuple(translate))
+        data, layer_kwargs, _ = field_layer_data(field, name, spacing, original=original,
+                                                 confidence=confidence, source=source,
+                                                 **kwargs)
+        layer = unwrap(viewer.add_vectors(data, **layer_kwargs))
+    viewer.layers.selection.active = layer
+    return layer
+
+
+def field_legend(layer) -> str:
+    """One line saying how a motion layer draws its streaks (the colour and length legend)."""
+    field = layer.metadata[FIELD_KEY]
+    scale = float(layer.metadata.get(STREAK_SCALE_KEY, 1.0))
+    size = "at their length" if scale >= 1 else f"at x{scale:.2f} of their length"
+    text = (f"streaks {size} every {layer.metadata.get(SPACING_KEY)} px; colour: "
+            f"0 (purple) to {max(float(field.length.max()), 2.0):.0f} px (yellow)")
+    if CONFIDENCE_KEY in layer.metadata:
+        text += "; faint = unconfirmed, check by eye"
+    return text
 
 
 def find_layer(viewer, name: str):
@@ -155,11 +226,18 @@ def plane_geometry(layer) -> dict:
 
 
 def snapshot_or_notify(widget, title: str):
-    """``widget.snapshot()``, or ``None`` after a notification if it is running or invalid."""
+    """``widget.snapshot()``, or ``None`` after a notification if it is running or invalid.
+
+    A rejected run also resets the widget's status line (and progress bar), so it never keeps
+    the previous run's "done".
+    """
     if widget.running:
         return None
     try:
         return widget.snapshot()
     except (ValueError, IndexError) as err:
         show_error(f"{title}: {err}")
+        widget.status.value = f"not run: {err}"
+        if hasattr(widget, "progress"):
+            widget.progress.value = 0
         return None

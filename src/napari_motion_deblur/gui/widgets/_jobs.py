@@ -93,11 +93,23 @@ class EstimateJob:
     length_scale: float
 
 
-def run_estimate(job: EstimateJob) -> MotionField | JobError:
-    """Estimate the motion field of ``job.plane`` (a failure is returned as a JobError)."""
+@dataclass(frozen=True)
+class EstimateResult:
+    """The field to deblur with (lengths already scaled) and the confidence to show, if any."""
+
+    field: MotionField
+    confidence: np.ndarray | None
+
+
+def run_estimate(job: EstimateJob) -> EstimateResult | JobError:
+    """Estimate the motion field of ``job.plane`` (a failure is returned as a JobError).
+
+    The confidence is kept only for Motion-Net (the spectral method has none: it is all 0).
+    """
     try:
         estimate = estimate_with_confidence(job.plane, method=job.method, device=job.device,
                                             passes=job.passes)
-        return estimate.for_deblurring(job.length_scale)
+        confidence = estimate.confidence if job.method == "motionnet" else None
+        return EstimateResult(estimate.for_deblurring(job.length_scale), confidence)
     except (ValueError, RuntimeError, MemoryError) as err:
         return JobError(f"{type(err).__name__}: {err}")

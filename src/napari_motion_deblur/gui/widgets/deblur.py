@@ -17,18 +17,22 @@ from magicgui.widgets import (
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
+from ... import __version__
+from ...estimation.api import BLIND_REGULARIZATION
 from ...motion import MAX_LENGTH
 from ...solvers.irc import DEFAULT_LAMBDA, MAX_STAGES
+from ..field_editing import ORIGINAL_KEY, SOURCE_KEY
 from ._common import (
     DEVICES,
     IntensityMap,
     current_index,
-    find_layer,
+    follow_motion_layers,
     layer_choices,
     layer_field,
     resolve_device_name,
     snapshot_or_notify,
     spatial_ndim,
+    unwrap,
 )
 from ._jobs import DeblurJob, DeblurUpdate, JobError, run_deblur
 
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
 
 SOURCES = ("Motion layer", "Uniform motion", "PSF layer")
 STACK_MODES = ("current slice", "all slices")
+#: Key of the result layer's record of what made it.
+RECORD_KEY = "deblurred_with"
 
 
 class DeblurWidget(Container):
@@ -67,24 +73,34 @@ class DeblurWidget(Container):
         self.stack_mode = ComboBox(label="Stack", choices=STACK_MODES, value=STACK_MODES[0])
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.compare_button = PushButton(text="Before/after",
+                                         tooltip="Toggle between the input and the result")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.status = Label(label="", value="")
         self.extend([self.image, self.source, self.motion_layer, self.length, self.angle,
                      self.psf_layer, self.stages, self.iterations, self.regularization,
                      self.device, self.stack_mode,
-                     Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
-                               labels=False),
+                     Container(widgets=[self.run_button, self.cancel_button,
+                                        self.compare_button], layout="horizontal", labels=False),
                      self.progress, self.status])
         self.worker = None
         self.n_updates = 0
         self._result = None
+        self._result_target = None
+        self._into_stack = False
+        self._record = {}
         self._map = None
         self._target = None
         self.source.changed.connect(self._sync_visibility)
         self.image.changed.connect(self._sync_visibility)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
+        self.compare_button.changed.connect(self.compare)
+        self.source.changed.connect(self._sync_regularization)
+        self.motion_layer.changed.connect(self._sync_regularization)
+        self._follow = follow_motion_layers(viewer, self.motion_layer)
         self._sync_visibility()
+        self._sync_regularization()
 
     @property
     def running(self) -> bool:
@@ -99,16 +115,31 @@ class DeblurWidget(Container):
         layer = self.image.value
         self.stack_mode.visible = layer is not None and spatial_ndim(layer) > 0
 
+    def _sync_regularization(self, *_):
+        """Default regularization for the motion source: twice as much for an estimate.
+
+        A value the user typed (neither default) is left alone.
+        """
+        layer = self.motion_layer.value
+        estimated = (self.source.value == SOURCES[0] and layer is not None
+                     and layer.metadata.get(SOURCE_KEY) == "estimate")
+        current = float(self.regularization.value)
+        if any(np.isclose(current, d) for d in (DEFAULT_LAMBDA, BLIND_REGULARIZATION)):
+            self.regularization.value = BLIND_REGULARIZATION if estimated else DEFAULT_LAMBDA
+
     # ------------------------------------------------------------------ snapshot
     def _motion(self, shape):
+        """The motion to deblur with and a description of where it comes from."""
         source = self.source.value
         if source == SOURCES[1]:
-            return (float(self.length.value), float(self.angle.value))
+            length, angle = float(self.length.value), float(self.angle.value)
+            return (length, angle), f"uniform motion {length:g} px at {angle:g} deg"
         if source == SOURCES[2]:
             psf = self.psf_layer.value
             if psf is None:
                 raise ValueError("choose a PSF image layer")
-            return np.array(psf.data, dtype=np.float32, copy=True).squeeze()
+            return (np.array(psf.data, dtype=np.float32, copy=True).squeeze(),
+                    f"PSF layer {psf.name!r}")
         layer = self.motion_layer.value
         if layer is None:
             raise ValueError("no motion layer: estimate motion first, open a field, or choose "
@@ -117,10 +148,15 @@ class DeblurWidget(Container):
         if field.shape != tuple(shape):
             raise ValueError(f"motion layer {layer.name!r} is {field.shape[0]}x{field.shape[1]} "
                              f"but the image is {shape[0]}x{shape[1]}")
+        edited = field is not layer.metadata.get(ORIGINAL_KEY, field)
+        origin = layer.metadata.get(SOURCE_KEY, "file")
+        detail = layer.metadata.get("estimated_with")
+        about = (f"motion layer {layer.name!r} ({origin}{': ' + detail if detail else ''}"
+                 f"{', edited by hand' if edited else ''})")
         if float(field.length.max()) > MAX_LENGTH:
             show_warning(f"Motion longer than {MAX_LENGTH:g} px was clipped to {MAX_LENGTH:g} px.")
             field = field.clipped(warn=False)
-        return field
+        return field, about
 
     def snapshot(self) -> DeblurJob:
         """Copy the current parameters and image data into a :class:`DeblurJob`."""
@@ -138,13 +174,19 @@ class DeblurWidget(Container):
         self._map = IntensityMap(np.stack(planes_raw) if len(planes_raw) > 1 else planes_raw[0])
         planes = tuple((idx, self._map.to_unit(p)) for idx, p in zip(indices, planes_raw,
                                                                     strict=True))
+        motion, about = self._motion(planes[0][1].shape[:2])
         device, warning = resolve_device_name(self.device.value)
         if warning:
             show_warning(warning)
+        job = DeblurJob(planes=planes, motion=motion, stages=int(self.stages.value),
+                        iterations=int(self.iterations.value),
+                        regularization=float(self.regularization.value), device=device)
         self._target = (layer, len(indices) > 1)
-        return DeblurJob(planes=planes, motion=self._motion(planes[0][1].shape[:2]),
-                         stages=int(self.stages.value), iterations=int(self.iterations.value),
-                         regularization=float(self.regularization.value), device=device)
+        self._record = {"input": layer.name, "motion": about, "stages": job.stages,
+                        "iterations": job.iterations, "regularization": job.regularization,
+                        "device": device, "slices": [list(map(int, i)) for i in indices],
+                        "package": f"napari-motion-deblur {__version__}"}
+        return job
 
     # ------------------------------------------------------------------- running
     def run(self, *_) -> None:
@@ -154,6 +196,7 @@ class DeblurWidget(Container):
             return
         self.n_updates = 0
         self._result = None
+        self._result_target = None
         self.progress.max = len(job.planes) * job.stages
         self.progress.value = 0
         self.status.value = "starting..."
@@ -173,27 +216,35 @@ class DeblurWidget(Container):
             self.worker.quit()
             self.status.value = "cancelling..."
 
-    def _result_layer(self, update: DeblurUpdate):
+    def _result_layer(self):
+        """The layer the run writes into: a compatible earlier result, or a new layer.
+
+        A whole-stack result is kept when a single slice is rerun (the slice is written into
+        it); an earlier result of another shape is left alone and a new layer is added.
+        """
         layer, stack = self._target
+        lead = spatial_ndim(layer)
         name = f"{layer.name} deblurred"
-        shape = layer.data.shape if stack else layer.data.shape[spatial_ndim(layer):]
-        dtype = self._map.dtype
-        if self._result is None:
-            self._result = np.zeros(shape, dtype)
-        viewer = self._viewer
-        existing = find_layer(viewer, name)
-        if existing is not None and (type(existing).__name__ != "Image"
-                                     or existing.data.shape != shape or existing.rgb != layer.rgb):
-            viewer.layers.remove(existing)
-            existing = None
-        if existing is None:
-            lead = 0 if stack else spatial_ndim(layer)
-            look = {} if layer.rgb else {"colormap": layer.colormap}
-            existing = viewer.add_image(
-                self._result, name=name, rgb=layer.rgb, scale=layer.scale[lead:],
-                translate=layer.translate[lead:], contrast_limits=layer.contrast_limits,
-                blending=layer.blending, **look)
-        return existing
+        plane_shape = layer.data.shape[lead:]
+        candidates = [ly for ly in self._viewer.layers
+                      if (ly.name == name or ly.name.startswith(name + " ["))
+                      and type(ly).__name__ == "Image" and ly.rgb == layer.rgb
+                      and isinstance(ly.data, np.ndarray) and ly.data.dtype == self._map.dtype]
+        wanted = [layer.data.shape] if stack else [layer.data.shape, plane_shape]
+        for shape in wanted:  # a stack result first: a slice rerun writes into it
+            existing = next((ly for ly in candidates if ly.data.shape == shape), None)
+            if existing is not None:
+                existing.visible = True
+                self._result, self._into_stack = existing.data, len(shape) > len(plane_shape)
+                return existing
+        self._into_stack = stack
+        self._result = np.zeros(layer.data.shape if stack else plane_shape, self._map.dtype)
+        skip = 0 if stack else lead
+        look = {} if layer.rgb else {"colormap": layer.colormap}
+        return unwrap(self._viewer.add_image(
+            self._result, name=name, rgb=layer.rgb, scale=layer.scale[skip:],
+            translate=layer.translate[skip:], contrast_limits=layer.contrast_limits,
+            blending=layer.blending, **look))
 
     def _on_yielded(self, update: DeblurUpdate | JobError) -> None:
         if isinstance(update, JobError):
@@ -202,17 +253,35 @@ class DeblurWidget(Container):
         if self._target is None:
             return
         values = self._map.from_unit(update.estimate)
-        result_layer = self._result_layer(update)
-        if self._target[1]:
+        if self._result_target is None:
+            self._result_target = self._result_layer()
+        result_layer = self._result_target
+        if self._into_stack:
             self._result[update.index] = values
         else:
             self._result[...] = values
         result_layer.data = self._result
+        _widen_contrast(result_layer, values)
+        result_layer.metadata[RECORD_KEY] = dict(self._record, stages_done=update.done)
         result_layer.refresh()
         self.n_updates += 1
         self.progress.value = update.done
         where = f", slice {update.plane + 1}/{update.planes}" if update.planes > 1 else ""
         self.status.value = f"stage {update.stage}/{update.stages}{where}"
+
+    def compare(self, *_) -> None:
+        """Toggle between the input image and its result (before/after)."""
+        layer = self.image.value
+        name = None if layer is None else f"{layer.name} deblurred"
+        result = next((ly for ly in self._viewer.layers if ly.name == name), None)
+        if result is None:
+            self.status.value = "nothing to compare: run Deblur first"
+            return
+        layer.visible = True
+        result.visible = not result.visible
+        self._viewer.layers.selection.active = result if result.visible else layer
+        self.status.value = ("showing after (deblurred)" if result.visible
+                             else "showing before (input)")
 
     def _on_errored(self, err) -> None:
         show_error(f"Deblur failed: {err}")
@@ -228,3 +297,16 @@ class DeblurWidget(Container):
         self.cancel_button.enabled = False
         if self.status.value.startswith("stage"):
             self.status.value += " - done"
+
+
+def _widen_contrast(layer, values: np.ndarray) -> None:
+    """Widen an image layer's contrast limits to include ``values`` (deblurring sharpens peaks
+    beyond the input's range; they must not saturate)."""
+    lo, hi = (float(v) for v in layer.contrast_limits)
+    vmin, vmax = float(np.min(values)), float(np.max(values))
+    if vmin >= lo and vmax <= hi:
+        return
+    new = (min(lo, vmin), max(hi, vmax))
+    rlo, rhi = (float(v) for v in layer.contrast_limits_range)
+    layer.contrast_limits_range = (min(rlo, new[0]), max(rhi, new[1]))
+    layer.contrast_limits = new

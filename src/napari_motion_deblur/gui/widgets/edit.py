@@ -18,7 +18,7 @@ from ..field_editing import (
     set_uniform,
     smooth_field,
 )
-from ._common import layer_choices, layer_field, set_layer_field
+from ._common import follow_motion_layers, layer_choices, layer_field, set_layer_field
 
 if TYPE_CHECKING:
     import napari
@@ -91,6 +91,7 @@ class EditWidget(Container):
         self.smooth_button.changed.connect(self.smooth)
         self.reset_button.changed.connect(self.reset)
         self.undo_button.changed.connect(self.undo)
+        self._follow = follow_motion_layers(viewer, self.motion_layer)
 
     def _region_choices(self, _widget=None):
         return layer_choices(self._viewer, "shapes")()
@@ -168,6 +169,7 @@ class EditWidget(Container):
             old.mouse_pan = True
             self._attached = None
         if layer is not None and self._attached is None:
+            layer.visible = True  # never edit a field you cannot see
             layer.mouse_drag_callbacks.append(self.on_drag)
             layer.bind_key(UNDO_KEY, lambda _layer: self.undo(), overwrite=True)
             layer.mouse_pan = False

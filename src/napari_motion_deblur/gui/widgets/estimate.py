@@ -11,26 +11,26 @@ from napari.utils.notifications import show_error, show_warning
 
 from ...estimation.api import BLIND_LENGTH_SCALE, DEFAULT_PASSES
 from ...estimation.motionnet import MAX_PASSES
-from ..field_editing import default_spacing
 from ._common import (
     DEVICES,
     IntensityMap,
     current_index,
+    field_legend,
     layer_choices,
     plane_geometry,
     resolve_device_name,
     show_field,
     snapshot_or_notify,
 )
-from ._jobs import EstimateJob, JobError, run_estimate
+from ._jobs import EstimateJob, EstimateResult, JobError, run_estimate
 
 if TYPE_CHECKING:
     import napari
 
-    from ...motion import MotionField
-
 #: Displayed method name -> ``estimate_motion(method=...)``.
 METHODS = {"Motion-Net": "motionnet", "spectral": "spectral"}
+#: Below this side (px) an estimate is unreliable: Motion-Net and the cepstrum see 128-px tiles.
+MIN_RELIABLE_SIDE = 128
 
 
 class EstimateWidget(Container):
@@ -60,6 +60,7 @@ class EstimateWidget(Container):
                                tooltip="Pixels between displayed streaks; 0 = automatic")
         self.run_button = PushButton(text="Estimate")
         self.status = Label(label="", value="")
+        self.status.native.setWordWrap(True)
         self.extend([self.image, self.method, self.passes, self.length_scale, self.device,
                      self.spacing, self.run_button, self.status])
         self.worker = None
@@ -87,7 +88,16 @@ class EstimateWidget(Container):
         device, warning = resolve_device_name(self.device.value)
         if warning:
             show_warning(warning)
-        self._target = (layer.name, plane_geometry(layer), int(self.spacing.value) or None)
+        side = min(plane.shape[:2])
+        if side < MIN_RELIABLE_SIDE:
+            show_warning(f"{layer.name!r} is only {plane.shape[0]}x{plane.shape[1]} px: motion "
+                         f"estimates below {MIN_RELIABLE_SIDE} px are unreliable; check the "
+                         "streaks by eye or type a uniform motion in Deblur.")
+        self._target = (layer.name, plane_geometry(layer), int(self.spacing.value) or None,
+                        side, f"{self.method.value}"
+                        + (f", {int(self.passes.value)} passes"
+                           if METHODS[self.method.value] == "motionnet" else "")
+                        + f", length scale {self.length_scale.value:g}")
         return EstimateJob(plane=IntensityMap(plane).to_unit(plane),
                            method=METHODS[self.method.value], device=device,
                            passes=int(self.passes.value),
@@ -107,16 +117,23 @@ class EstimateWidget(Container):
         self.run_button.enabled = False
         worker.start()
 
-    def _on_returned(self, field: MotionField | JobError) -> None:
-        if isinstance(field, JobError):
-            self._on_errored(field.message)
+    def _on_returned(self, result: EstimateResult | JobError) -> None:
+        if isinstance(result, JobError):
+            self._on_errored(result.message)
             return
-        name, geometry, spacing = self._target
-        spacing = spacing or default_spacing(field.shape)
-        show_field(self._viewer, field, f"{name} motion", spacing=spacing, original=field,
-                   **geometry)
-        self.status.value = (f"done: length {float(field.length.min()):.1f}-"
-                             f"{float(field.length.max()):.1f} px (x{self.length_scale.value:g})")
+        name, geometry, spacing, side, settings = self._target
+        field = result.field
+        layer = show_field(self._viewer, field, f"{name} motion", spacing=spacing,
+                           original=field, confidence=result.confidence, **geometry)
+        layer.metadata["estimated_with"] = settings
+        longest = float(field.length.max())
+        self.status.value = (f"done: length {float(field.length.min()):.1f}-{longest:.1f} px "
+                             f"(x{self.length_scale.value:g}); {field_legend(layer)}")
+        if side < MIN_RELIABLE_SIDE or longest > side / 2:
+            self.status.value = f"UNRELIABLE (image {side} px): " + self.status.value
+            if longest > side / 2:
+                show_warning(f"Estimated streaks up to {longest:.0f} px on a {side}-px image: "
+                             "implausible, check them before deblurring.")
 
     def _on_errored(self, err) -> None:
         show_error(f"Estimate motion failed: {err}")
