@@ -159,3 +159,33 @@ def test_a_failure_mid_file_leaves_no_partial_output(tmp_path, camera, capsys, m
                  "--out", str(out), *FAST]) == 1
     assert "simulated crash" in capsys.readouterr().err
     assert list(out.iterdir()) == []
+
+
+def test_the_readme_examples_run(tmp_path, camera, monkeypatch, capsys):
+    """Every ``napari-motion-deblur`` line of the README's "Command line" block, in order."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from napari_motion_deblur import motion_kernel
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"## Command line\n\n```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [shlex.split(line, comments=True) for line in block.splitlines()]
+    assert len(commands) >= 5 and all(c[0] == "napari-motion-deblur" for c in commands)
+    monkeypatch.chdir(tmp_path)
+    small = camera[:48, :48]
+    iio.imwrite("sharp.png", small)
+    Path("frames").mkdir()
+    for i in range(2):
+        tifffile.imwrite(f"frames/f{i}.tif", np.roll(small, 9 * i).astype(np.uint16) * 257)
+    psf = np.asarray(motion_kernel(7.0, 45.0))
+    tifffile.imwrite("psf.tif", psf.astype(np.float32))
+    tifffile.imwrite("stack.tif", np.stack([small, small.T]), photometric="minisblack")
+    for command in commands:
+        assert main([*command[1:], "--device", "cpu"]) == 0, (command, capsys.readouterr().err)
+    for name in ["sharp_blurred_deblurred.png", "blind.png", "fields/f0_motion.npz",
+                 "sharp/f1_deblurred.tif", "stack_sharp.tif"]:
+        assert Path(name).is_file(), name
+    assert tifffile.imread("sharp/f1_deblurred.tif").dtype == np.uint16
+    assert tifffile.imread("stack_sharp.tif").shape == (2, 48, 48)

@@ -158,22 +158,29 @@ def _planes(image, src: Path, say, verb: str, work) -> list:
 
 # ------------------------------------------------------------------------------ commands
 def _run_deblur(args, say) -> None:
-    from .deconvolution import _check_counts, deconvolve, get_model, resolve_device
-    from .estimation.api import BLIND_REGULARIZATION, deblur
-    from .estimation.motionnet import check_passes
+    from .deconvolution import deconvolve, get_model, resolve_device
+    from .estimation.api import deblur
     from .motion import MotionField
-    from .solvers.irc import DEFAULT_LAMBDA
+    from .settings import (
+        BLIND_REGULARIZATION_FACTOR,
+        DEFAULT_LAMBDA,
+        DeconvolutionSettings,
+        EstimationSettings,
+    )
 
     known = _field_sources(args, lambda lg, an: MotionField.uniform((4, 4), lg, an))
     regularization = args.regularization
     if regularization is None:
-        regularization = DEFAULT_LAMBDA if known is not None else BLIND_REGULARIZATION
-    _check_counts(args.stages, args.iterations, regularization)
-    check_passes(args.passes)
+        regularization = DEFAULT_LAMBDA * (1.0 if known is not None
+                                           else BLIND_REGULARIZATION_FACTOR)
+    config = DeconvolutionSettings(stages=args.stages, iterations=args.iterations,
+                                   regularization=regularization, device=args.device)
+    EstimationSettings(method=args.method, passes=args.passes, device=args.device)
     inputs = find_images(args.inputs)
     targets = _targets(inputs, args.out, lambda s: f"{s.stem}_deblurred{s.suffix}",
                        IMAGE_SUFFIXES, args.overwrite)
-    device = resolve_device(args.device)
+    device = str(resolve_device(args.device))
+    config = config.replace(device=device)
     net = get_model(device)  # the inverse filters, once for the run
     for src, dst in zip(inputs, targets):
         image = read_image(src)
@@ -182,10 +189,10 @@ def _run_deblur(args, say) -> None:
 
         def work(i, plane, motion=motion):
             if motion is None:
-                return deblur(plane, args.method, args.stages, args.iterations, device,
-                              args.passes, regularization=regularization)[0]
-            return deconvolve(plane, motion[i], args.stages, args.iterations, regularization,
-                              device, model=net)
+                return deblur(plane, method=args.method, stages=config.stages,
+                              iterations=config.iterations, device=device,
+                              passes=args.passes, regularization=config.regularization)[0]
+            return deconvolve(plane, motion[i], model=net, settings=config)
 
         results = _planes(image, src, say, "deblurred", work)
         say(f"wrote {write_image(dst, image.like_input(results), image, args.overwrite)}")
@@ -194,17 +201,17 @@ def _run_deblur(args, say) -> None:
 def _run_estimate(args, say) -> None:
     from .deconvolution import resolve_device
     from .estimation.api import estimate_motion
-    from .estimation.motionnet import check_passes
+    from .settings import EstimationSettings
 
-    check_passes(args.passes)
+    EstimationSettings(method=args.method, passes=args.passes, device=args.device)
     inputs = find_images(args.inputs)
     targets = _targets(inputs, args.out, lambda s: f"{s.stem}_motion.npz", (".npz",),
                        args.overwrite)
-    device = resolve_device(args.device)
+    device = str(resolve_device(args.device))
     for src, dst in zip(inputs, targets):
         image = read_image(src)
         fields = _planes(image, src, say, "estimated", lambda i, plane: estimate_motion(
-            plane, args.method, device, args.passes))
+            plane, method=args.method, device=device, passes=args.passes))
         say(f"wrote {save_fields(dst, fields, args.overwrite)}")
 
 
@@ -250,10 +257,17 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (see {self.prog} --help)")
 
 
+def _weight(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
-    from .deconvolution import MAX_ITERATIONS
-    from .estimation.api import DEFAULT_PASSES, METHODS
-    from .solvers.irc import MAX_STAGES
+    from .settings import DEFAULT_LAMBDA, DEFAULT_PASSES, MAX_ITERATIONS, MAX_STAGES, METHODS
 
     parser = _Parser(prog="napari-motion-deblur", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -283,8 +297,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", type=int, default=5, help=f"ADMM stages 1-{MAX_STAGES} (5)")
     p.add_argument("--iterations", type=int, default=2,
                    help=f"IRC iterations per stage 1-{MAX_ITERATIONS} (2)")
-    p.add_argument("--regularization", type=float,
-                   help="TV weight (default 0.0008 with a known blur, 0.0016 blind)")
+    p.add_argument("--regularization", type=_weight, help="TV weight, or 'auto' from the "
+                   f"noise level (default {DEFAULT_LAMBDA:g} with a known blur, twice that blind)")
     sub.add_parser("estimate", parents=[files, estimation],
                    help="estimate motion fields, written as <name>_motion.npz")
     p = sub.add_parser("blur", parents=[files, motion],
