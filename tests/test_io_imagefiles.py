@@ -1,0 +1,149 @@
+"""Image and field files (imagefiles.py): dtype, range and layout kept; atomic writes."""
+
+from __future__ import annotations
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from napari_motion_deblur import MotionField
+from napari_motion_deblur._atomic import atomic_path
+from napari_motion_deblur.imagefiles import (
+    check_writable,
+    find_images,
+    load_fields,
+    read_image,
+    save_fields,
+    write_image,
+)
+
+RNG = np.random.default_rng(0)
+
+
+def _roundtrip(path, image):
+    """Read, convert to [0, 1] planes and back, write, read again."""
+    units = list(image.units())
+    out = path.with_name("out" + path.suffix)
+    write_image(out, image.like_input(units), image)
+    return read_image(out), units
+
+
+@pytest.mark.parametrize("name, array", [
+    ("gray8.png", RNG.integers(0, 256, (16, 12), dtype=np.uint8)),
+    ("gray16.png", RNG.integers(0, 65536, (16, 12), dtype=np.uint16)),
+    ("rgba8.png", RNG.integers(0, 256, (16, 12, 4), dtype=np.uint8)),
+    ("rgb16.tif", RNG.integers(0, 65536, (16, 12, 3), dtype=np.uint16)),
+    ("float.tif", RNG.random((16, 12), dtype=np.float32)),
+    ("int32.tif", RNG.integers(0, 4000, (16, 12), dtype=np.int32)),
+])
+def test_single_images_come_back_identical(tmp_path, name, array):
+    path = tmp_path / name
+    if path.suffix == ".png":
+        iio.imwrite(path, array)
+    else:
+        tifffile.imwrite(path, array, photometric="rgb" if array.ndim == 3 else "minisblack")
+    image = read_image(path)
+    assert image.count == 1 and image.colour == (array.ndim == 3)
+    again, units = _roundtrip(path, image)
+    assert again.planes.dtype == array.dtype
+    np.testing.assert_array_equal(again.planes[0], array)
+    assert all(u.dtype == np.float32 and 0 <= u.min() and u.max() <= 1 for u in units)
+
+
+def test_int32_holding_16_bit_values_uses_the_16_bit_scale(tmp_path):
+    array = np.full((8, 8), 65535, np.int32)
+    tifffile.imwrite(tmp_path / "a.tif", array)
+    image = read_image(tmp_path / "a.tif")
+    assert image.scale == 65535 and next(image.units()).max() == 1.0  # not black
+
+
+def test_stacks_hyperstacks_and_resolution(tmp_path):
+    stack = RNG.integers(0, 65536, (2, 3, 10, 8), dtype=np.uint16)  # e.g. T, Z, Y, X
+    tifffile.imwrite(tmp_path / "s.tif", stack, photometric="minisblack",
+                     resolution=(4.0, 4.0), resolutionunit="CENTIMETER")
+    image = read_image(tmp_path / "s.tif")
+    assert image.planes.shape == (6, 10, 8) and not image.colour
+    again, _ = _roundtrip(tmp_path / "s.tif", image)
+    np.testing.assert_array_equal(again.planes.reshape(stack.shape), stack)
+    assert again.tiff["resolution"] == ((4, 1), (4, 1))
+    planar = RNG.integers(0, 256, (3, 10, 8), dtype=np.uint8)  # one RGB image, planar
+    tifffile.imwrite(tmp_path / "p.tif", planar, photometric="rgb", planarconfig="separate")
+    image = read_image(tmp_path / "p.tif")
+    assert image.colour and image.planes.shape == (1, 10, 8, 3)
+
+
+def test_formats_that_cannot_hold_the_result_are_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "s.tif", np.zeros((2, 8, 8), np.uint16),
+                     photometric="minisblack")
+    stack = read_image(tmp_path / "s.tif")
+    with pytest.raises(ValueError, match="one image"):
+        check_writable(tmp_path / "x.png", stack)
+    tifffile.imwrite(tmp_path / "d.tif", np.zeros((8, 8), np.uint16))
+    with pytest.raises(ValueError, match="JPEG cannot hold uint16"):
+        check_writable(tmp_path / "x.jpg", read_image(tmp_path / "d.tif"))
+    with pytest.raises(ValueError, match="cannot write"):
+        check_writable(tmp_path / "x.bmp", stack)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\nbroken", b"II*\x00broken"])
+def test_unreadable_images_raise_value_error(tmp_path, content):
+    path = tmp_path / ("bad.tif" if content.startswith(b"II") else "bad.png")
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="cannot be read"):
+        read_image(path)
+    with pytest.raises(ValueError, match="unsupported"):
+        read_image(tmp_path / "notes.txt")
+
+
+def test_atomic_path_keeps_existing_files_and_cleans_up(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(FileExistsError):
+        with atomic_path(target):
+            pass
+    with pytest.raises(RuntimeError), atomic_path(target, overwrite=True) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    with atomic_path(tmp_path / "b.txt") as tmp:
+        tmp.write_text("new")
+        assert not (tmp_path / "b.txt").exists()  # visible only once complete
+    assert (tmp_path / "b.txt").read_text() == "new"
+
+
+def test_atomic_path_never_clobbers_a_file_created_meanwhile(tmp_path):
+    with pytest.raises(FileExistsError):
+        with atomic_path(tmp_path / "b.txt") as tmp:
+            tmp.write_text("new")
+            (tmp_path / "b.txt").write_text("raced")
+    assert (tmp_path / "b.txt").read_text() == "raced"
+    assert [p.name for p in tmp_path.iterdir()] == ["b.txt"]
+
+
+def test_fields_roundtrip_and_bad_files(tmp_path):
+    fields = [MotionField.uniform((6, 5), 3.0 + i, 10.0 * i) for i in range(3)]
+    save_fields(tmp_path / "stack.npz", fields)
+    assert load_fields(tmp_path / "stack.npz") == fields
+    save_fields(tmp_path / "one.npz", fields[:1])
+    assert MotionField.load(tmp_path / "one.npz") == fields[0]  # the plugin's format
+    with pytest.raises(FileExistsError):
+        save_fields(tmp_path / "one.npz", fields[:1])
+    data = (tmp_path / "stack.npz").read_bytes()
+    for name, content in [("trunc.npz", data[: len(data) // 2]), ("empty.npz", b"")]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match="not a readable motion field"):
+            load_fields(tmp_path / name)
+    np.save(tmp_path / "plain.npy", np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="not a readable motion field"):
+        load_fields(tmp_path / "plain.npy")
+
+
+def test_find_images_expands_folders_and_globs(tmp_path):
+    for name in ["b.png", "a.tif", ".a.tif.partial.tif", "notes.txt"]:
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in find_images([tmp_path])] == ["a.tif", "b.png"]
+    assert [p.name for p in find_images([str(tmp_path / "*.png"), tmp_path / "b.png"])] == [
+        "b.png"]
+    with pytest.raises(ValueError, match="matches no"):
+        find_images([str(tmp_path / "*.jpg")])
