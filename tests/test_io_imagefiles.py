@@ -147,3 +147,18 @@ def test_find_images_expands_folders_and_globs(tmp_path):
         "b.png"]
     with pytest.raises(ValueError, match="matches no"):
         find_images([str(tmp_path / "*.jpg")])
+
+
+def test_psf_files(tmp_path):
+    from napari_motion_deblur.imagefiles import read_psf
+
+    np.save(tmp_path / "psf.npy", np.ones((3, 5)))
+    np.testing.assert_allclose(read_psf(tmp_path / "psf.npy"), np.full((3, 5), 1 / 15))
+    iio.imwrite(tmp_path / "psf.png", np.full((5, 5), 7, np.uint8))
+    assert read_psf(tmp_path / "psf.png").sum() == pytest.approx(1.0)
+    np.save(tmp_path / "neg.npy", -np.ones((3, 3)))
+    with pytest.raises(ValueError, match="neg.npy: PSF has negative taps"):
+        read_psf(tmp_path / "neg.npy")
+    iio.imwrite(tmp_path / "rgb.png", np.ones((5, 5, 3), np.uint8))
+    with pytest.raises(ValueError, match="one gray image"):
+        read_psf(tmp_path / "rgb.png")

@@ -22,6 +22,7 @@ from .imagefiles import (
     find_images,
     load_fields,
     read_image,
+    read_psf,
     save_fields,
     write_image,
 )
@@ -122,20 +123,7 @@ def _field_sources(args, check_uniform) -> list | None:
         check_uniform(args.length, args.angle)
         return [(args.length, args.angle)]
     if getattr(args, "psf", None) is not None:
-        from ._validation import check_psf
-
-        psf = args.psf
-        if psf.suffix.lower() == ".npy":
-            try:
-                array = np.load(psf, allow_pickle=False)
-            except (OSError, ValueError, EOFError) as err:
-                raise ValueError(f"{psf}: cannot be read as an .npy PSF ({err}).") from err
-        else:
-            image = read_image(psf)
-            if image.count > 1 or image.colour:
-                raise ValueError(f"{psf}: a PSF must be one gray image.")
-            array = image.planes[0]
-        return [check_psf(array)]
+        return [read_psf(args.psf)]
     return None
 
 

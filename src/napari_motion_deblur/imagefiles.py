@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from ._validation import integer_scale
+from ._validation import check_psf, integer_scale
 from .motion import MotionField
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -26,8 +26,7 @@ JPEG_SUFFIXES = (".jpg", ".jpeg")
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PNG_SUFFIXES + JPEG_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFile", "atomic_path", "check_writable", "find_images",
-           "load_fields",
-           "read_image", "save_fields", "write_image"]
+           "load_fields", "read_image", "read_psf", "save_fields", "write_image"]
 
 
 @dataclass
@@ -175,11 +174,53 @@ def _read_tiff(path: Path) -> ImageFile:
     return ImageFile(planes, array.shape, colour, tiff)
 
 
+def read_psf(path: str | os.PathLike) -> np.ndarray:
+    """Read a PSF from an ``.npy`` file or a gray image file, checked and normalized.
+
+    Parameters
+    ----------
+    path : path
+        A 2-D ``.npy`` array, or a single-plane gray PNG, JPEG or TIFF.
+
+    Returns
+    -------
+    numpy.ndarray, float32
+        The PSF, non-negative, summing to 1.
+
+    Raises
+    ------
+    ValueError
+        For an unreadable file or an unusable PSF (see :func:`~._validation.check_psf`).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise ValueError(f"{path}: cannot be read as an .npy PSF ({err}).") from err
+    else:
+        image = read_image(path)
+        if image.count > 1 or image.colour:
+            raise ValueError(f"{path}: a PSF must be one gray image.")
+        array = image.planes[0]
+    try:
+        return check_psf(array)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+
+
 def check_writable(path: str | os.PathLike, image: ImageFile) -> None:
     """Raise ``ValueError`` unless ``path``'s format can hold results shaped like ``image``.
 
     TIFF holds any dtype and stacks; PNG one uint8 or uint16 image (uint16 gray or gray +
     alpha only); JPEG one uint8 gray or RGB image.
+
+    Parameters
+    ----------
+    path : path
+        The file to write; its suffix picks the format.
+    image : ImageFile
+        The input the results are shaped like.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -202,10 +243,30 @@ def check_writable(path: str | os.PathLike, image: ImageFile) -> None:
 
 def write_image(path: str | os.PathLike, data: np.ndarray, image: ImageFile,
                 overwrite: bool = False) -> Path:
-    """Write ``data`` (shaped and typed like ``image``, see :meth:`ImageFile.like_input`).
+    """Write results shaped and typed like ``image``; the file appears only when complete.
 
-    The file appears only when complete (atomic rename). Raises ``FileExistsError`` if
-    ``path`` exists and ``overwrite`` is false, ``ValueError`` if the format cannot hold it.
+    Parameters
+    ----------
+    path : path
+        The target file; its suffix picks the format (see :func:`check_writable`).
+    data : numpy.ndarray
+        The results, from :meth:`ImageFile.like_input`.
+    image : ImageFile
+        The input: its layout and TIFF resolution are written back.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false (the existing file is left alone).
+    ValueError
+        If the format cannot hold the results.
     """
     path = Path(path)
     check_writable(path, image)
@@ -230,8 +291,20 @@ def save_fields(path: str | os.PathLike, fields: list[MotionField],
                 overwrite: bool = False) -> Path:
     """Save motion fields as an ``.npz`` with ``length`` and ``angle``, atomically.
 
-    One field gives (H, W) arrays (what :meth:`MotionField.load` and the napari reader open);
-    several (one per plane of a stack) give (N, H, W) arrays.
+    Parameters
+    ----------
+    path : path
+        The target ``.npz``.
+    fields : list of MotionField
+        One field gives (H, W) arrays (what :meth:`MotionField.load` and the napari reader
+        open); several, one per plane of a stack, give (N, H, W) arrays.
+    overwrite : bool
+        Replace an existing file (else ``FileExistsError``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     length = np.stack([f.length for f in fields])
     angle = np.stack([f.angle for f in fields])
@@ -246,7 +319,20 @@ def save_fields(path: str | os.PathLike, fields: list[MotionField],
 def load_fields(path: str | os.PathLike) -> list[MotionField]:
     """Load the fields saved by :func:`save_fields` (or by :meth:`MotionField.save`).
 
-    Raises ``ValueError`` for a missing, damaged or unsuitable file.
+    Parameters
+    ----------
+    path : path
+        An ``.npz`` with equal-shaped ``length`` and ``angle``, (H, W) or (N, H, W).
+
+    Returns
+    -------
+    list of MotionField
+        One field per plane.
+
+    Raises
+    ------
+    ValueError
+        For a missing, damaged or unsuitable file.
     """
     path = Path(path)
     try:
