@@ -88,7 +88,7 @@ def test_writer_reader_round_trip_is_exact(tmp_path):
     data, kwargs, kind = field_layer_data(field, "m", 8)
     assert kind == "vectors" and kwargs["metadata"][FIELD_KEY] is field
     [written] = write_motion_field(str(tmp_path / "field"), data, kwargs)
-    assert written.endswith(".npz")
+    assert written.endswith(".motion")
     reader = get_reader(written)
     assert reader is not None
     [(data2, kwargs2, kind2)] = reader(written)

@@ -14,5 +14,5 @@ def test_demo_viewer_docks_three_widgets_on_the_sample(make_napari_viewer):
     widgets = setup_demo_viewer(viewer, "photograph")
     assert list(widgets) == list(WIDGETS)
     assert widgets["Deblur"].image.value.name == "Photograph (blurred)"
-    assert widgets["Deblur"].motion_layer.value.name == "Photograph true motion"
+    assert widgets["Deblur"].motion_layer.value.name == "Photograph TRUE motion (ground truth)"
     assert len(viewer.layers) == 3

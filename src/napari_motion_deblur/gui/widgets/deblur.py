@@ -18,6 +18,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from ... import __version__
+from ...deconvolution import resolve_device
 from ...estimation.api import BLIND_REGULARIZATION
 from ...motion import MAX_LENGTH
 from ...solvers.irc import DEFAULT_LAMBDA, MAX_STAGES
@@ -184,7 +185,7 @@ class DeblurWidget(Container):
         self._target = (layer, len(indices) > 1)
         self._record = {"input": layer.name, "motion": about, "stages": job.stages,
                         "iterations": job.iterations, "regularization": job.regularization,
-                        "device": device, "slices": [list(map(int, i)) for i in indices],
+                        "device": str(resolve_device(device)), "slices": [list(map(int, i)) for i in indices],
                         "package": f"napari-motion-deblur {__version__}"}
         return job
 

@@ -1,0 +1,141 @@
+"""The Deblur widget as a demanding user meets it (issue 10): stack results kept (problem 6),
+defaults and status (problem 7), before/after and a record of what made a result (problem 8)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_motion_deblur import __version__
+from napari_motion_deblur.estimation.api import BLIND_REGULARIZATION
+from napari_motion_deblur.gui.field_editing import field_layer_data
+from napari_motion_deblur.gui.sample_data import make_sample
+from napari_motion_deblur.solvers.irc import DEFAULT_LAMBDA
+
+pytestmark = pytest.mark.gui
+PLUGIN = "napari-motion-deblur"
+
+
+def _widget(viewer, name="Deblur"):
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    widget.reset_choices()
+    return widget
+
+
+def _run(qtbot, widget):
+    widget.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+
+
+def test_current_slice_after_all_slices_writes_into_the_stack_result(qtbot,
+                                                                     make_napari_viewer):
+    viewer = make_napari_viewer()
+    blurred = make_sample("photograph", size=64, seed=2).blurred
+    stack = np.stack([blurred, blurred[::-1], blurred[:, ::-1]])
+    layer = viewer.add_image(stack, name="stack")
+    widget = _widget(viewer)
+    widget.image.value = layer
+    widget.source.value = "Uniform motion"
+    widget.stages.value, widget.stack_mode.value = 1, "all slices"
+    _run(qtbot, widget)
+    result = viewer.layers["stack deblurred"]
+    first = result.data.copy()
+    assert first.shape == stack.shape
+    viewer.dims.set_point(0, 1)
+    widget.stack_mode.value = "current slice"
+    widget.length.value = 15.0  # different motion: slice 1 changes
+    _run(qtbot, widget)
+    assert viewer.layers["stack deblurred"] is result and result.data.shape == stack.shape
+    assert not np.array_equal(result.data[1], first[1])
+    np.testing.assert_array_equal(result.data[0], first[0])  # the other slices are kept
+    np.testing.assert_array_equal(result.data[2], first[2])
+    assert [ly.name for ly in viewer.layers].count("stack deblurred") == 1
+
+
+def test_regularization_follows_the_motion_source(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="img")
+    field = make_sample("photograph", size=64).field
+    data, kwargs, _ = field_layer_data(field, "img motion", source="estimate")
+    viewer.add_vectors(data, **kwargs)
+    widget = _widget(viewer)
+    assert widget.regularization.value == pytest.approx(BLIND_REGULARIZATION)
+    widget.source.value = "Uniform motion"
+    assert widget.regularization.value == pytest.approx(DEFAULT_LAMBDA)
+    widget.source.value = "Motion layer"
+    assert widget.regularization.value == pytest.approx(BLIND_REGULARIZATION)
+
+
+def test_uint16_result_is_not_saturated(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    sample = make_sample("microscopy", size=128)
+    image = viewer.add_image(sample.blurred, name="cells")
+    data, kwargs, _ = field_layer_data(sample.field, "cells motion")
+    viewer.add_vectors(data, **kwargs)
+    widget = _widget(viewer)
+    widget.image.value = image
+    widget.stages.value = 3
+    _run(qtbot, widget)
+    result = viewer.layers["cells deblurred"]
+    assert result.data.dtype == np.uint16
+    assert result.data.max() > image.contrast_limits[1]  # deblurring sharpened the peaks ...
+    lo, hi = result.contrast_limits
+    assert lo <= result.data.min() and hi >= result.data.max()  # ... and they are not clipped
+
+
+def test_status_is_reset_after_a_rejected_run(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(make_sample("photograph", size=64).blurred, name="img")
+    widget = _widget(viewer)
+    widget.image.value = image
+    widget.source.value = "Uniform motion"
+    widget.stages.value = 1
+    _run(qtbot, widget)
+    assert widget.status.value.endswith("done") and widget.progress.value == 1
+    widget.source.value = "Motion layer"
+    widget.run_button.clicked.emit()  # rejected: there is no motion layer
+    assert not widget.running
+    assert "done" not in widget.status.value and "motion layer" in widget.status.value
+    assert widget.progress.value == 0
+
+
+def test_tiny_image_estimate_warns(qtbot, make_napari_viewer, monkeypatch):
+    from napari_motion_deblur.gui.widgets import estimate as module
+
+    warnings = []
+    monkeypatch.setattr(module, "show_warning", warnings.append)
+    monkeypatch.setattr(module, "show_error", lambda message: None)
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.random((20, 20)).astype(np.float32), name="tiny")
+    widget = _widget(viewer, "Estimate motion")
+    widget.method.value = "spectral"
+    widget.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert warnings and "20x20" in warnings[0] and "unreliable" in warnings[0]
+    assert "done" not in widget.status.value or "UNRELIABLE" in widget.status.value
+
+
+def test_before_after_toggle_and_result_record(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    sample = make_sample("photograph", size=64)
+    image = viewer.add_image(sample.blurred, name="photo")
+    data, kwargs, _ = field_layer_data(sample.field, "photo motion", source="estimate")
+    viewer.add_vectors(data, **kwargs)
+    widget = _widget(viewer)
+    widget.image.value = image
+    widget.stages.value, widget.iterations.value = 2, 3
+    widget.compare()  # nothing to compare yet: says so
+    assert "run" in widget.status.value
+    _run(qtbot, widget)
+    result = viewer.layers["photo deblurred"]
+    record = result.metadata["deblurred_with"]
+    assert record["stages"] == 2 and record["iterations"] == 3
+    assert record["regularization"] == pytest.approx(BLIND_REGULARIZATION)
+    assert record["device"] == "cpu" and __version__ in record["package"]
+    assert "photo motion" in record["motion"] and "estimate" in record["motion"]
+    assert result.visible
+    widget.compare_button.clicked.emit()
+    assert not result.visible and image.visible and "before" in widget.status.value
+    widget.compare_button.clicked.emit()
+    assert result.visible and "after" in widget.status.value
