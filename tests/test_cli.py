@@ -27,6 +27,13 @@ def test_demo_prints_psnrs_and_writes_the_panel(tmp_path, capsys):
     assert panel.shape == (512, 4 * 512, 3)
 
 
+def test_demo_refuses_a_file_as_its_folder_before_any_work(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    assert main(["demo", "--out", str(tmp_path / "taken")]) == 2
+    assert capsys.readouterr().err == f"error: --out {tmp_path / 'taken'} is a file; demo " \
+        "writes into a folder.\n"
+
+
 @pytest.fixture
 def camera():
     return data.camera()[200:264, 200:264].copy()  # uint8, 64 x 64

@@ -162,3 +162,14 @@ def test_psf_files(tmp_path):
     iio.imwrite(tmp_path / "rgb.png", np.ones((5, 5, 3), np.uint8))
     with pytest.raises(ValueError, match="one gray image"):
         read_psf(tmp_path / "rgb.png")
+
+
+def test_jpeg_in_and_out(tmp_path):
+    from skimage import data
+
+    iio.imwrite(tmp_path / "a.jpg", data.astronaut()[:32, :40])
+    image = read_image(tmp_path / "a.jpg")
+    assert image.colour and image.planes.shape == (1, 32, 40, 3)
+    again, _ = _roundtrip(tmp_path / "a.jpg", image)
+    assert again.planes.dtype == np.uint8 and again.planes.shape == image.planes.shape
+    assert np.abs(again.planes.astype(int) - image.planes).mean() < 4  # lossy, quality 95

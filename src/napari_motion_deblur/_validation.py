@@ -87,7 +87,7 @@ def as_float_image(image) -> tuple[np.ndarray, Layout]:
         raise ValueError(f"image is too small ({array.shape[0]}x{array.shape[1]}); both sides "
                          f"must be at least {MIN_SIDE} pixels.")
     if np.issubdtype(array.dtype, np.integer):
-        out = (array / integer_scale(array)).astype(np.float32)
+        out = array.astype(np.float32) / np.float32(integer_scale(array))
     else:
         out = array.astype(np.float32, copy=True)
         if not np.isfinite(out).all():
