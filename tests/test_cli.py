@@ -124,7 +124,8 @@ def test_existing_files_and_inputs_are_never_overwritten(tmp_path, camera, capsy
     assert iio.imread(tmp_path / "a.png").tolist() == camera.tolist()
 
 
-@pytest.mark.parametrize("case", ["corrupt", "missing", "option", "both", "jpeg16", "field"])
+@pytest.mark.parametrize("case", ["corrupt", "missing", "option", "both", "jpeg16", "field",
+                                  "shape"])
 def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
     iio.imwrite(tmp_path / "ok.png", camera)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -139,12 +140,16 @@ def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
         "jpeg16": ["deblur", str(tmp_path / "deep.tif"), "--length", "3", "--angle", "0",
                    "--out", str(tmp_path / "deep.jpg")],
         "field": ["deblur", str(tmp_path / "ok.png"), "--motion", str(tmp_path / "field.npz")],
+        "shape": ["deblur", str(tmp_path / "ok.png"), "--motion", str(tmp_path / "small.npz")],
     }[case]
+    MotionField.uniform((8, 8), 5.0, 0.0).save(tmp_path / "small.npz")
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "error:" in captured.err
     assert "Traceback" not in captured.err + captured.out
+    if case == "shape":  # found while working: the message names the file
+        assert captured.err.startswith(f"error: {tmp_path / 'ok.png'}: motion field shape")
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 

@@ -138,8 +138,11 @@ def _planes(image, src: Path, say, verb: str, work) -> list:
     results = []
     for i, plane in enumerate(image.units()):
         start = time.perf_counter()
-        results.append(work(i, plane))
         where = f" plane {i + 1}/{image.count}" if image.count > 1 else ""
+        try:
+            results.append(work(i, plane))
+        except ValueError as err:  # name the file: in a batch, the reason alone is not enough
+            raise ValueError(f"{src}{where}: {err}") from err
         say(f"{src}{where}: {verb} in {time.perf_counter() - start:.2f} s")
     return results
 
