@@ -9,18 +9,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 
-from ._validation import (
-    as_float_image,
-    check_motion_or_psf,
-    is_count,
-    is_finite_number,
-    restore_layout,
-)
+from ._validation import as_float_image, check_motion_or_psf, restore_layout
 from .motion import MotionField
-from .solvers.irc import DEFAULT_LAMBDA, MAX_STAGES, IRCNet
+from .physics.noise import noise_sigma, regularization_for_noise
+from .settings import DEFAULT_LAMBDA, MAX_ITERATIONS, MAX_STAGES, DeconvolutionSettings
+from .solvers.irc import IRCNet
 
-MAX_ITERATIONS = 10
+__all__ = ["MAX_ITERATIONS", "MAX_STAGES", "DeconvolutionProgress", "deconvolve",
+           "iter_deconvolve", "resolve_device", "get_model", "regularization_weight"]
 _models: dict[str, IRCNet] = {}
 _models_lock = threading.Lock()
 
@@ -67,15 +65,29 @@ def get_model(device: str | torch.device = "auto") -> IRCNet:
         return _models[key]
 
 
-def _check_counts(stages, iterations, regularization):
-    # is_count: a bool is an int to Python, but stages=True is a mistake, not "1 stage"
-    if not is_count(stages, 1, MAX_STAGES):
-        raise ValueError(f"stages must be an integer in 1..{MAX_STAGES}, got {stages!r}")
-    if not is_count(iterations, 1, MAX_ITERATIONS):
-        raise ValueError(
-            f"iterations must be an integer in 1..{MAX_ITERATIONS}, got {iterations!r}")
-    if not (is_finite_number(regularization) and regularization >= 0):
-        raise ValueError(f"regularization must be a finite number >= 0, got {regularization!r}")
+def deconvolution_settings(settings=None, **parameters) -> DeconvolutionSettings:
+    """``settings`` if given (it must be a :class:`DeconvolutionSettings`), else one made from
+    the keyword parameters; either way validated."""
+    if settings is None:
+        return DeconvolutionSettings(**parameters)
+    if not isinstance(settings, DeconvolutionSettings):
+        raise ValueError(f"settings must be a DeconvolutionSettings, got {type(settings).__name__}")
+    return settings
+
+
+def regularization_weight(settings: DeconvolutionSettings, image: np.ndarray) -> float:
+    """The TV weight to use for ``image``: the fixed one, or ``"auto"`` from its noise level."""
+    if settings.regularization == "auto":
+        return regularization_for_noise(settings.base, noise_sigma(image))
+    return float(settings.regularization)
+
+
+def observed_mask(plane: np.ndarray, saturation: float | None) -> np.ndarray | None:
+    """1 where a pixel is a valid observation, 0 at clipped values and their 8 neighbours."""
+    if saturation is None:
+        return None
+    clipped = ndimage.binary_dilation(plane >= saturation, np.ones((3, 3), bool))
+    return (~clipped).astype(np.float32) if clipped.any() else None
 
 
 @torch.no_grad()
@@ -84,9 +96,12 @@ def iter_deconvolve(
     motion_or_psf,
     stages: int = 5,
     iterations: int = 2,
-    regularization: float = DEFAULT_LAMBDA,
+    regularization: float | str = DEFAULT_LAMBDA,
     device: str | torch.device = "auto",
     model: IRCNet | None = None,
+    *,
+    saturation: float | None = None,
+    settings: DeconvolutionSettings | None = None,
 ) -> Generator[DeconvolutionProgress, None, np.ndarray]:
     """Deconvolve stage by stage, yielding a :class:`DeconvolutionProgress` after each stage.
 
@@ -94,11 +109,14 @@ def iter_deconvolve(
     the final estimate, equal to the last yielded one. Closing the generator between yields stops
     the work (a GUI's Cancel).
     """
-    _check_counts(stages, iterations, regularization)
+    config = deconvolution_settings(settings, stages=stages, iterations=iterations,
+                                    regularization=regularization, device=device,
+                                    saturation=saturation)
     img, layout = as_float_image(image)
     target = check_motion_or_psf(motion_or_psf, img.shape[:2])
-    net = model if model is not None else get_model(device)
+    net = model if model is not None else get_model(config.device)
     dev = net.inverse_bank.device
+    stages = config.stages
     if isinstance(target, MotionField):
         ops = net.motion_operators(target)
     else:
@@ -106,9 +124,12 @@ def iter_deconvolve(
     colour = img[..., :3]
     # Channels run one after the other, in lockstep: per-channel patch stacks stay small enough
     # to be recycled by the allocator, which makes RGB ~1.5x faster than one batch of 3.
+    lam = regularization_weight(config, colour)
+    masks = [observed_mask(colour[..., c], config.saturation) for c in range(colour.shape[-1])]
     channels = [net.stages(torch.from_numpy(np.ascontiguousarray(colour[..., c]))[None].to(dev),
-                           ops, stages, iterations, float(regularization))
-                for c in range(colour.shape[-1])]
+                           ops, stages, config.iterations, lam,
+                           None if m is None else torch.from_numpy(m)[None].to(dev))
+                for c, m in enumerate(masks)]
     estimate = None
     for per_channel in zip(*channels):
         s = per_channel[0][0]
@@ -125,9 +146,12 @@ def deconvolve(
     motion_or_psf,
     stages: int = 5,
     iterations: int = 2,
-    regularization: float = DEFAULT_LAMBDA,
+    regularization: float | str = DEFAULT_LAMBDA,
     device: str | torch.device = "auto",
     model: IRCNet | None = None,
+    *,
+    saturation: float | None = None,
+    settings: DeconvolutionSettings | None = None,
 ) -> np.ndarray:
     """Remove known blur with IRC-Net (non-blind; per-pixel motion or a uniform PSF).
 
@@ -143,12 +167,20 @@ def deconvolve(
         ADMM stages N (1-20).
     iterations : int
         IRC iterations T per stage (1-10).
-    regularization : float
-        Weight of the sparse-gradient prior; raise it for noisier images.
+    regularization : float or "auto"
+        Weight of the sparse-gradient prior; raise it for noisier images. ``"auto"`` sets it
+        from the image's measured noise level (the default weight at sigma 0.01, growing with
+        the noise variance).
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     model : IRCNet, optional
         A specific (e.g. fine-tuned) network; default: the shared one for ``device``.
+    saturation : float, optional
+        Treat observed values at or above this level as clipped highlights: they and their 8
+        neighbours are left out of the data term (the prior fills them in). Default: keep all.
+    settings : DeconvolutionSettings, optional
+        All of the above in one validated object; when given, it is used instead of
+        ``stages``, ``iterations``, ``regularization``, ``device`` and ``saturation``.
 
     Returns
     -------
@@ -160,7 +192,8 @@ def deconvolve(
     ValueError
         For an unusable image, field, PSF or parameter (the message says what is accepted).
     """
-    gen = iter_deconvolve(image, motion_or_psf, stages, iterations, regularization, device, model)
+    gen = iter_deconvolve(image, motion_or_psf, stages, iterations, regularization, device, model,
+                          saturation=saturation, settings=settings)
     while True:
         try:
             next(gen)

@@ -24,6 +24,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
+from ..settings import MAX_PASSES, check_passes
+
+__all__ = ["MAX_PASSES", "MotionNet", "check_passes", "predict", "to_field", "from_field",
+           "streak_error", "luminance", "load_weights", "save_weights", "get_motionnet"]
 
 #: The network's outputs are streak lengths divided by this (keeps activations near unit scale).
 OUTPUT_SCALE = 10.0
@@ -299,17 +303,6 @@ def _tile_starts(size: int, tile: int, step: int) -> list[int]:
     if starts[-1] != size - tile:
         starts.append(size - tile)
     return starts
-
-
-#: Most test-time passes :func:`predict` averages (the 8 flips/quarter turns of the image).
-MAX_PASSES = 8
-
-
-def check_passes(passes) -> None:
-    """Raise ``ValueError`` unless ``passes`` is an integer in 1..:data:`MAX_PASSES`."""
-    if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) \
-            or not 1 <= passes <= MAX_PASSES:
-        raise ValueError(f"passes must be an integer in 1..{MAX_PASSES}, got {passes!r}")
 
 
 @torch.no_grad()

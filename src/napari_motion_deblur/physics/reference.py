@@ -95,7 +95,7 @@ class ReferenceBlur:
             raise ValueError(f"image shape {img.shape[:2]} differs from the operator's "
                              f"{tuple(self.shape)}")
         planes = img[None, None] if img.ndim == 2 else np.moveaxis(img, -1, 0)[:, None]
-        x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float64))
+        x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))
         h, w = self.shape
         out = torch.zeros_like(x)
         for t, weight in zip(self._times, self._weights):
@@ -103,7 +103,7 @@ class ReferenceBlur:
             # grid_sample with align_corners=True maps -1..1 onto pixel centres 0..n-1.
             grid = np.stack([2.0 * cols / max(w - 1, 1) - 1.0, 2.0 * rows / max(h - 1, 1) - 1.0],
                             axis=-1)
-            grid_t = torch.from_numpy(grid)[None].expand(x.shape[0], -1, -1, -1)
+            grid_t = torch.from_numpy(grid.astype(np.float32))[None].expand(x.shape[0], -1, -1, -1)
             out += weight * F.grid_sample(x, grid_t, mode="bilinear", padding_mode="border",
                                           align_corners=True)
         result = out[:, 0].numpy().astype(np.float32)

@@ -1,8 +1,10 @@
 """Synthetic data: blur an image with the forward model, and generate realistic motion fields.
 
-The blur uses the project's one operator (:class:`~napari_motion_deblur.physics.operators.NonUniformBlur`
-or a uniform :class:`~napari_motion_deblur.physics.operators.Convolution`), so tests, benchmarks, sample
-data and training all see the same physics as IRC-Net inverts.
+The blur uses the project's one operator
+(:class:`~napari_motion_deblur.physics.operators.NonUniformBlur` or a uniform
+:class:`~napari_motion_deblur.physics.operators.Convolution`), so tests, sample data and
+training see the same physics as IRC-Net inverts. (Benchmarks of blind deblurring use the
+exact per-pixel operator of :mod:`~napari_motion_deblur.physics.reference` instead.)
 
 Field generators return a :class:`MotionField` from a motion displacement ``m(p)`` (pixels moved
 during the exposure); the streak extent is ``|m| + 1`` (a point that moves ``d`` pixels paints a

@@ -37,11 +37,9 @@ from ..physics.inverse_filters import (
 from ..physics.kernels import BANK_RADIUS, bank_kernels, odd_square
 from ..physics.operators import DEFAULT_STRIDE, mix_bank, node_mixture
 from ..physics.patches import PatchGrid, centred_spectrum, symmetric_indices
+from ..settings import DEFAULT_LAMBDA, MAX_STAGES
 
-#: Default regularization weight lambda (anisotropic TV), tuned for noise sigma ~ 0.01.
-DEFAULT_LAMBDA = 0.0008
-#: Most stages IRC-Net carries learnable per-stage parameters for.
-MAX_STAGES = 20
+__all__ = ["DEFAULT_LAMBDA", "MAX_STAGES", "IRCNet", "Operators", "gradients", "soft_threshold"]
 
 
 def gradients(x: torch.Tensor) -> torch.Tensor:
@@ -124,7 +122,7 @@ class IRCNet(nn.Module):
 
     # ------------------------------------------------------------------- stages
     def stages(self, y: torch.Tensor, ops: Operators, n_stages: int = 5, iterations: int = 2,
-               lam: float = DEFAULT_LAMBDA):
+               lam: float = DEFAULT_LAMBDA, observed: torch.Tensor | None = None):
         """Run ADMM, yielding ``(stage_index, estimate)`` after each of ``n_stages`` stages.
 
         Parameters
@@ -137,6 +135,10 @@ class IRCNet(nn.Module):
             ADMM stages N and IRC iterations T per stage.
         lam : float
             Regularization weight.
+        observed : torch.Tensor, shape (B, H, W), optional
+            1 where a pixel of ``y`` is a valid observation of the blur, 0 where it is not
+            (e.g. clipped highlights, which only bound ``K x`` from below): those pixels are
+            left out of the data term like the margin, and the prior fills them in.
 
         Notes
         -----
@@ -158,6 +160,8 @@ class IRCNet(nn.Module):
         y = y.index_select(-2, rows).index_select(-1, cols)
         mask = torch.zeros_like(y[:1])
         mask[..., p : p + h, p : p + w] = 1.0
+        if observed is not None:
+            mask = mask * observed.to(y).index_select(-2, rows).index_select(-1, cols)
         spectra = _NodeSpectra(grid, ops, self.gradient_filters)
         x = y
         x_hat = spectra.of_image(x)
@@ -193,9 +197,10 @@ class IRCNet(nn.Module):
             yield s, x[..., p : p + h, p : p + w]
 
     def forward(self, y: torch.Tensor, ops: Operators, n_stages: int = 5, iterations: int = 2,
-                lam: float = DEFAULT_LAMBDA) -> torch.Tensor:
+                lam: float = DEFAULT_LAMBDA, observed: torch.Tensor | None = None
+                ) -> torch.Tensor:
         """Return the estimate after ``n_stages`` stages (differentiable)."""
-        *_, (_, estimate) = self.stages(y, ops, n_stages, iterations, lam)
+        *_, (_, estimate) = self.stages(y, ops, n_stages, iterations, lam, observed)
         return estimate
 
 

@@ -4,13 +4,14 @@ Usage (from the repository root)::
 
     python -m napari_motion_deblur.training.motionnet --minutes 60 --out resources/
 
-Sharp crops come from a folder of images (``--data``, default the 400 BSD training images in
-``/work/shared/data/train400`` when present), scikit-image's bundled photos (``camera`` is left
-out: the tests use it) and synthetic microscopy-like scenes. Each crop is blurred by
-:class:`~napari_motion_deblur.physics.operators.NonUniformBlur` with a ``random_field(kind="mixed")``,
-noised (sigma in [0, 0.02]) and flipped/rotated together with its field. ``--minutes`` is the
-total training time: a run resumed with ``--resume`` continues until that total. The best
-checkpoint on a fixed validation set (32 crops, its own seed and held-out source images) is kept.
+Sharp crops come from a folder of images (``--data``, default ``$NAPARI_MOTION_DEBLUR_DATA``:
+e.g. the 400 BSD training images), scikit-image's bundled photos (``camera`` is left out: the
+tests use it) and synthetic microscopy-like scenes. Each crop is blurred by
+:class:`~napari_motion_deblur.physics.operators.NonUniformBlur` with a
+``random_field(kind="mixed")``, noised (sigma in [0, 0.02]) and flipped/rotated together with
+its field. ``--minutes`` is the total training time: a run resumed with ``--resume`` continues
+until that total. The best checkpoint on a fixed validation set (32 crops, its own seed and
+held-out source images) is kept.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from ..motion import MotionField
 from ..physics.operators import NonUniformBlur
 from ..physics.synthesis import random_field
 
-DEFAULT_DATA = "/work/shared/data/train400"
+#: The training images' folder when ``--data`` is not given.
+DEFAULT_DATA = os.environ.get("NAPARI_MOTION_DEBLUR_DATA")
 SKIMAGE_PHOTOS = ("astronaut", "coins", "moon", "text", "clock", "coffee", "chelsea",
                   "hubble_deep_field", "immunohistochemistry", "page", "rocket", "grass",
                   "gravel", "brick", "cell", "retina")
@@ -219,8 +221,10 @@ def validate(model: MotionNet, batch) -> float:
 # ----------------------------------------------------------------------------------- training
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA if Path(DEFAULT_DATA).is_dir() else None,
-                        help="folder of sharp images (any size >= the crop; gray or RGB)")
+    default = DEFAULT_DATA if DEFAULT_DATA and Path(DEFAULT_DATA).is_dir() else None
+    parser.add_argument("--data", default=default,
+                        help="folder of sharp images (any size >= the crop; gray or RGB; "
+                             "default: $NAPARI_MOTION_DEBLUR_DATA)")
     parser.add_argument("--minutes", type=float, default=60.0, help="total training time")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")

@@ -1,0 +1,183 @@
+"""One validated settings object per operation, shared by the API, the widgets, the CLI and the
+benchmarks.
+
+Each object checks all of its fields when it is made, so a bad value is a ``ValueError`` before
+any work starts, and the defaults live in one place:
+
+* :class:`DeconvolutionSettings`: IRC-Net's stages, iterations, TV weight (a number or
+  ``"auto"``: from the image's noise level), clipped-highlight handling and device;
+* :class:`EstimationSettings`: the motion estimator, Motion-Net's test-time passes, the
+  cepstral check and device;
+* :class:`DeblurSettings`: both, plus the blind length policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ._validation import is_count, is_finite_number
+
+#: Default TV weight (anisotropic TV) of a known field, tuned for noise sigma ~ 0.01.
+DEFAULT_LAMBDA = 0.0008
+#: Blind deblurring's TV weight relative to the non-blind one (against ringing from kernel
+#: errors).
+BLIND_REGULARIZATION_FACTOR = 2.0
+#: Most ADMM stages (IRC-Net carries learnable parameters for this many) and IRC iterations.
+MAX_STAGES = 20
+MAX_ITERATIONS = 10
+#: Motion estimators.
+METHODS = ("motionnet", "spectral")
+#: Motion-Net test-time passes: the default and the most (the 8 flips/quarter turns).
+DEFAULT_PASSES = 4
+MAX_PASSES = 8
+#: Blind deblurring shortens unconfirmed streaks by this factor: a too-long kernel costs far
+#: more than a too-short one (benchmarks/blind_tuning.py).
+BLIND_LENGTH_SCALE = 0.8
+
+
+def check_device(device) -> str:
+    """Normalize a device name (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
+    ``torch.device``) without touching CUDA; anything else raises ``ValueError``."""
+    name = str(device).strip().lower() if device is not None and not isinstance(
+        device, (bool, int, float)) else None
+    if name in ("auto", "cpu", "cuda") or (name and name.startswith("cuda:")
+                                          and name[5:].isdigit()):
+        return name
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+
+
+def check_passes(passes) -> None:
+    """Raise ``ValueError`` unless ``passes`` is an integer in 1..:data:`MAX_PASSES`."""
+    if not is_count(passes, 1, MAX_PASSES):
+        raise ValueError(f"passes must be an integer in 1..{MAX_PASSES}, got {passes!r}")
+
+
+def check_length_scale(length_scale) -> None:
+    """Raise ``ValueError`` unless ``length_scale`` is a number in (0, 1.5]."""
+    if not (is_finite_number(length_scale) and 0.0 < length_scale <= 1.5):
+        raise ValueError(f"length_scale must be a number in (0, 1.5], got {length_scale!r}")
+
+
+@dataclass(frozen=True)
+class DeconvolutionSettings:
+    """How IRC-Net deconvolves.
+
+    Parameters
+    ----------
+    stages : int
+        ADMM stages N, 1-20.
+    iterations : int
+        IRC iterations T per stage, 1-10.
+    regularization : float or "auto"
+        TV weight (>= 0), or ``"auto"``: ``base`` scaled by the squared ratio of the image's
+        measured noise level to 0.01 (never below ``base``; see
+        :func:`~napari_motion_deblur.physics.noise.regularization_for_noise`).
+    saturation : float or None
+        Observed values at or above this level (in [0, 1] after the intensity rule) are
+        treated as clipped and left out of the data term, with their 8 neighbours; None keeps
+        every pixel.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    base : float
+        The TV weight ``"auto"`` starts from (blind deblurring doubles it).
+    """
+
+    stages: int = 5
+    iterations: int = 2
+    regularization: float | str = DEFAULT_LAMBDA
+    saturation: float | None = None
+    device: str = "auto"
+    base: float = DEFAULT_LAMBDA
+
+    def __post_init__(self):
+        if not is_count(self.stages, 1, MAX_STAGES):
+            raise ValueError(f"stages must be an integer in 1..{MAX_STAGES}, "
+                             f"got {self.stages!r}")
+        if not is_count(self.iterations, 1, MAX_ITERATIONS):
+            raise ValueError(f"iterations must be an integer in 1..{MAX_ITERATIONS}, "
+                             f"got {self.iterations!r}")
+        if not (self.regularization == "auto" or (is_finite_number(self.regularization)
+                                                  and self.regularization >= 0)):
+            raise ValueError("regularization must be a finite number >= 0 or 'auto', "
+                             f"got {self.regularization!r}")
+        if self.saturation is not None and not (is_finite_number(self.saturation)
+                                                and 0.0 < self.saturation <= 1.0):
+            raise ValueError(f"saturation must be None or a number in (0, 1], "
+                             f"got {self.saturation!r}")
+        if not (is_finite_number(self.base) and self.base >= 0):
+            raise ValueError(f"base must be a finite number >= 0, got {self.base!r}")
+        object.__setattr__(self, "device", check_device(self.device))
+
+    def replace(self, **changes) -> DeconvolutionSettings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class EstimationSettings:
+    """How the motion field is estimated.
+
+    Parameters
+    ----------
+    method : {"motionnet", "spectral"}
+        The trained CNN or the weight-free cepstral baseline.
+    passes : int
+        Motion-Net test-time passes, 1-8.
+    check : bool
+        Motion-Net only: refine the estimate where the cepstrum confirms it.
+    device : str
+        As in :class:`DeconvolutionSettings` (Motion-Net only).
+    """
+
+    method: str = "motionnet"
+    passes: int = DEFAULT_PASSES
+    check: bool = True
+    device: str = "auto"
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        check_passes(self.passes)
+        if not isinstance(self.check, bool):
+            raise ValueError(f"check must be True or False, got {self.check!r}")
+        object.__setattr__(self, "device", check_device(self.device))
+
+    def replace(self, **changes) -> EstimationSettings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _blind_deconvolution() -> DeconvolutionSettings:
+    return DeconvolutionSettings(
+        regularization=BLIND_REGULARIZATION_FACTOR * DEFAULT_LAMBDA,
+        base=BLIND_REGULARIZATION_FACTOR * DEFAULT_LAMBDA)
+
+
+@dataclass(frozen=True)
+class DeblurSettings:
+    """Blind deblurring: how to estimate, how to shorten uncertain streaks, how to deconvolve.
+
+    Parameters
+    ----------
+    estimation : EstimationSettings
+    deconvolution : DeconvolutionSettings
+        Default: twice the non-blind TV weight.
+    length_scale : float
+        Factor in (0, 1.5] on the estimated lengths the cepstrum did not confirm.
+    """
+
+    estimation: EstimationSettings = field(default_factory=EstimationSettings)
+    deconvolution: DeconvolutionSettings = field(default_factory=_blind_deconvolution)
+    length_scale: float = BLIND_LENGTH_SCALE
+
+    def __post_init__(self):
+        if not isinstance(self.estimation, EstimationSettings):
+            raise ValueError("estimation must be an EstimationSettings")
+        if not isinstance(self.deconvolution, DeconvolutionSettings):
+            raise ValueError("deconvolution must be a DeconvolutionSettings")
+        check_length_scale(self.length_scale)
+
+    def replace(self, **changes) -> DeblurSettings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
