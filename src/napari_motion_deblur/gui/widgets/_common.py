@@ -225,7 +225,7 @@ def plane_geometry(layer) -> dict:
     return {"scale": tuple(layer.scale[-2:]), "translate": tuple(layer.translate[-2:])}
 
 
-def snapshot_or_notify(widget, title: str):
+def snapshot_or_notify(widget, title: str, **options):
     """``widget.snapshot()``, or ``None`` after a notification if it is running or invalid.
 
     A rejected run also resets the widget's status line (and progress bar), so it never keeps
@@ -234,10 +234,23 @@ def snapshot_or_notify(widget, title: str):
     if widget.running:
         return None
     try:
-        return widget.snapshot()
+        return widget.snapshot(**options)
     except (ValueError, IndexError) as err:
         show_error(f"{title}: {err}")
         widget.status.value = f"not run: {err}"
         if hasattr(widget, "progress"):
             widget.progress.value = 0
         return None
+
+
+def widen_contrast(layer, values: np.ndarray) -> None:
+    """Widen an image layer's contrast limits to include ``values`` (deblurring sharpens peaks
+    beyond the input's range; they must not saturate)."""
+    lo, hi = (float(v) for v in layer.contrast_limits)
+    vmin, vmax = float(np.min(values)), float(np.max(values))
+    if vmin >= lo and vmax <= hi:
+        return
+    new = (min(lo, vmin), max(hi, vmax))
+    rlo, rhi = (float(v) for v in layer.contrast_limits_range)
+    layer.contrast_limits_range = (min(rlo, new[0]), max(rhi, new[1]))
+    layer.contrast_limits = new

@@ -68,8 +68,10 @@ def run_deblur(job: DeblurJob) -> Generator[DeblurUpdate | JobError, None, int]:
     """
     for i, (index, plane) in enumerate(job.planes):
         try:
-            for progress in iter_deconvolve(plane, job.motion, job.stages, job.iterations,
-                                            job.regularization, job.device):
+            for progress in iter_deconvolve(plane, job.motion, stages=job.stages,
+                                            iterations=job.iterations,
+                                            regularization=job.regularization,
+                                            device=job.device):
                 yield DeblurUpdate(tuple(index), i, len(job.planes), progress.stage,
                                    progress.stages, progress.estimate)
         except (ValueError, RuntimeError, MemoryError) as err:

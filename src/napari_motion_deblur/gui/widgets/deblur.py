@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,8 +35,10 @@ from ._common import (
     snapshot_or_notify,
     spatial_ndim,
     unwrap,
+    widen_contrast,
 )
 from ._jobs import DeblurJob, DeblurUpdate, JobError, run_deblur
+from ._region import preview_crop, show_preview
 
 if TYPE_CHECKING:
     import napari
@@ -72,16 +75,22 @@ class DeblurWidget(Container):
         self.regularization.native.setDecimals(5)
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self.stack_mode = ComboBox(label="Stack", choices=STACK_MODES, value=STACK_MODES[0])
+        self.region = ComboBox(label="Preview region", choices=layer_choices(viewer, "shapes"),
+                               nullable=True, tooltip="A Shapes layer (its shapes' bounding box); "
+                               "empty = the part of the image in view (at most 256 x 256 px)")
+        self.preview_button = PushButton(text="Preview",
+                                         tooltip="Deblur only the region, in about a second")
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.compare_button = PushButton(text="Before/after",
                                          tooltip="Toggle between the input and the result")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.status = Label(label="", value="")
+        self.status.native.setWordWrap(True)
         self.extend([self.image, self.source, self.motion_layer, self.length, self.angle,
                      self.psf_layer, self.stages, self.iterations, self.regularization,
-                     self.device, self.stack_mode,
-                     Container(widgets=[self.run_button, self.cancel_button,
+                     self.device, self.stack_mode, self.region,
+                     Container(widgets=[self.preview_button, self.run_button, self.cancel_button,
                                         self.compare_button], layout="horizontal", labels=False),
                      self.progress, self.status])
         self.worker = None
@@ -92,9 +101,12 @@ class DeblurWidget(Container):
         self._record = {}
         self._map = None
         self._target = None
+        self._preview = None
+        self._started = 0.0
         self.source.changed.connect(self._sync_visibility)
         self.image.changed.connect(self._sync_visibility)
         self.run_button.changed.connect(self.run)
+        self.preview_button.changed.connect(self.preview)
         self.cancel_button.changed.connect(self.cancel)
         self.compare_button.changed.connect(self.compare)
         self.source.changed.connect(self._sync_regularization)
@@ -159,15 +171,18 @@ class DeblurWidget(Container):
             field = field.clipped(warn=False)
         return field, about
 
-    def snapshot(self) -> DeblurJob:
-        """Copy the current parameters and image data into a :class:`DeblurJob`."""
+    def snapshot(self, preview: bool = False) -> DeblurJob:
+        """Copy the current parameters and image data into a :class:`DeblurJob`.
+
+        With ``preview``, only the displayed plane's preview region (and a margin) is copied.
+        """
         layer = self.image.value
         if layer is None:
             raise ValueError("choose an image layer to deblur")
         if layer.multiscale:
             raise ValueError("multiscale images are not supported; use a single-scale layer")
         lead = spatial_ndim(layer)
-        if lead > 0 and self.stack_mode.value == STACK_MODES[1]:
+        if lead > 0 and self.stack_mode.value == STACK_MODES[1] and not preview:
             indices = list(np.ndindex(*layer.data.shape[:lead]))
         else:
             indices = [current_index(layer, self._viewer)]
@@ -176,6 +191,10 @@ class DeblurWidget(Container):
         planes = tuple((idx, self._map.to_unit(p)) for idx, p in zip(indices, planes_raw,
                                                                     strict=True))
         motion, about = self._motion(planes[0][1].shape[:2])
+        self._preview = None
+        if preview:
+            planes, motion, self._preview = preview_crop(self._viewer, layer, self.region.value,
+                                                         planes, motion)
         device, warning = resolve_device_name(self.device.value)
         if warning:
             show_warning(warning)
@@ -185,16 +204,27 @@ class DeblurWidget(Container):
         self._target = (layer, len(indices) > 1)
         self._record = {"input": layer.name, "motion": about, "stages": job.stages,
                         "iterations": job.iterations, "regularization": job.regularization,
-                        "device": str(resolve_device(device)), "slices": [list(map(int, i)) for i in indices],
+                        "device": str(resolve_device(device)),
+                        "slices": [list(map(int, i)) for i in indices],
                         "package": f"napari-motion-deblur {__version__}"}
+        if self._preview is not None:
+            self._record["region"] = list(self._preview[0])
         return job
 
     # ------------------------------------------------------------------- running
     def run(self, *_) -> None:
         """Start deblurring in a thread worker (errors become notifications)."""
-        job = snapshot_or_notify(self, "Deblur")
+        self._start(preview=False)
+
+    def preview(self, *_) -> None:
+        """Deblur only the preview region of the displayed plane into "<image> preview"."""
+        self._start(preview=True)
+
+    def _start(self, preview: bool) -> None:
+        job = snapshot_or_notify(self, "Deblur", preview=preview)
         if job is None:
             return
+        self._started = time.perf_counter()
         self.n_updates = 0
         self._result = None
         self._result_target = None
@@ -207,7 +237,7 @@ class DeblurWidget(Container):
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
         self.worker = worker
-        self.run_button.enabled = False
+        self.run_button.enabled = self.preview_button.enabled = False
         self.cancel_button.enabled = True
         worker.start()
 
@@ -254,6 +284,11 @@ class DeblurWidget(Container):
         if self._target is None:
             return
         values = self._map.from_unit(update.estimate)
+        if self._preview is not None:
+            shown = show_preview(self._viewer, self._target[0], values, self._preview)
+            shown.metadata[RECORD_KEY] = dict(self._record, stages_done=update.done)
+            self._count(update)
+            return
         if self._result_target is None:
             self._result_target = self._result_layer()
         result_layer = self._result_target
@@ -262,9 +297,12 @@ class DeblurWidget(Container):
         else:
             self._result[...] = values
         result_layer.data = self._result
-        _widen_contrast(result_layer, values)
+        widen_contrast(result_layer, values)
         result_layer.metadata[RECORD_KEY] = dict(self._record, stages_done=update.done)
         result_layer.refresh()
+        self._count(update)
+
+    def _count(self, update: DeblurUpdate) -> None:
         self.n_updates += 1
         self.progress.value = update.done
         where = f", slice {update.plane + 1}/{update.planes}" if update.planes > 1 else ""
@@ -294,20 +332,10 @@ class DeblurWidget(Container):
 
     def _on_finished(self) -> None:
         self.worker = None
-        self.run_button.enabled = True
+        self.run_button.enabled = self.preview_button.enabled = True
         self.cancel_button.enabled = False
         if self.status.value.startswith("stage"):
-            self.status.value += " - done"
+            seconds = time.perf_counter() - self._started
+            what = "preview" if self._preview is not None else "done"
+            self.status.value += f" - {what} ({seconds:.1f} s)"
 
-
-def _widen_contrast(layer, values: np.ndarray) -> None:
-    """Widen an image layer's contrast limits to include ``values`` (deblurring sharpens peaks
-    beyond the input's range; they must not saturate)."""
-    lo, hi = (float(v) for v in layer.contrast_limits)
-    vmin, vmax = float(np.min(values)), float(np.max(values))
-    if vmin >= lo and vmax <= hi:
-        return
-    new = (min(lo, vmin), max(hi, vmax))
-    rlo, rhi = (float(v) for v in layer.contrast_limits_range)
-    layer.contrast_limits_range = (min(rlo, new[0]), max(rhi, new[1]))
-    layer.contrast_limits = new
