@@ -173,3 +173,13 @@ def test_jpeg_in_and_out(tmp_path):
     again, _ = _roundtrip(tmp_path / "a.jpg", image)
     assert again.planes.dtype == np.uint8 and again.planes.shape == image.planes.shape
     assert np.abs(again.planes.astype(int) - image.planes).mean() < 4  # lossy, quality 95
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with atomic_path(tmp_path / "a.txt") as tmp:
+        tmp.write_text("x")
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask  # not private 0600

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,10 +30,7 @@ def atomic_path(target: str | os.PathLike, overwrite: bool = False) -> Iterator[
     target = Path(target)
     if not overwrite and target.exists():
         raise FileExistsError(f"{target} exists (pass overwrite to replace it)")
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                suffix=f".partial{target.suffix}")
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _create_temporary(target)
     try:
         yield tmp
         _commit(tmp, target, overwrite)
@@ -41,6 +38,19 @@ def atomic_path(target: str | os.PathLike, overwrite: bool = False) -> Iterator[
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _create_temporary(target: Path) -> Path:
+    # Not tempfile.mkstemp: its files are private (0600), and the renamed result would be too;
+    # a plain O_EXCL create gets the permissions any new file gets (0666 minus the umask).
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial{target.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"cannot create a temporary file next to {target}")
 
 
 def _commit(tmp: Path, target: Path, overwrite: bool) -> None:
