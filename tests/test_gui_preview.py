@@ -74,3 +74,59 @@ def test_preview_without_a_region_takes_the_view(qtbot, preview):
     assert abs(shown.data.shape[1] - min(width, 256)) <= 2
     centre = np.asarray(shown.translate) + np.asarray(shown.data.shape[:2]) / 2
     np.testing.assert_allclose(centre, (150, 180), atol=2)
+
+
+def _fake_estimator(monkeypatch, seen, delay=0.0):
+    import time
+
+    from napari_motion_deblur.estimation.api import MotionEstimate
+    from napari_motion_deblur.gui.widgets import _jobs
+    from napari_motion_deblur.motion import MotionField
+
+    def estimate(image, **kwargs):
+        seen.append(image.shape)
+        time.sleep(delay)
+        rows, cols = np.mgrid[: image.shape[0], : image.shape[1]]
+        return MotionEstimate(MotionField(5 + cols / 20, rows % 180),
+                              np.ones(image.shape[:2], np.float32))
+
+    monkeypatch.setattr(_jobs, "estimate_with_confidence", estimate)
+
+
+def test_estimate_preview_of_a_region_is_placed_over_it_and_not_followed(qtbot, preview,
+                                                                         monkeypatch):
+    from napari_motion_deblur.gui.field_editing import FIELD_KEY
+
+    viewer, deblur, image = preview
+    seen = []
+    _fake_estimator(monkeypatch, seen)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Estimate motion")
+    shapes = viewer.add_shapes([[[110, 140], [110, 268], [238, 268], [238, 140]]], name="roi")
+    widget.reset_choices()
+    widget.image.value = image
+    widget.region.value = shapes
+    _click(qtbot, widget, widget.preview_button)
+    assert seen == [(129 + 128, 129 + 128)]  # the region and 64 px of context on each side
+    shown = viewer.layers["photo motion preview"]
+    field = shown.metadata[FIELD_KEY]
+    assert field.shape == (129, 129)
+    np.testing.assert_allclose(shown.translate, (110, 140))
+    assert field.length[0, 0] == pytest.approx(5 + 64 / 20)  # cut at the region, not the margin
+    assert deblur.motion_layer.value.name == "photo motion"  # Deblur keeps the whole field
+    assert "photo motion" in viewer.layers
+
+
+def test_estimate_shows_busy_progress_and_cancel_discards(qtbot, make_napari_viewer,
+                                                          monkeypatch):
+    seen = []
+    _fake_estimator(monkeypatch, seen, delay=1.0)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="img")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Estimate motion")
+    widget.reset_choices()
+    widget.run_button.clicked.emit()
+    assert widget.running and widget.progress.max == 0 and widget.cancel_button.enabled
+    widget.cancel_button.clicked.emit()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert seen and "img motion" not in viewer.layers
+    assert widget.status.value == "cancelled" and not widget.cancel_button.enabled

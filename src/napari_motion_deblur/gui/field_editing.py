@@ -22,10 +22,13 @@ ORIGINAL_KEY = "motion_field_original"
 SPACING_KEY = "grid_spacing"
 #: Key of the estimate's confidence, (H, W) in [0, 1] (shown as the streaks' opacity).
 CONFIDENCE_KEY = "confidence"
-#: Key of where the field comes from: ``"estimate"``, ``"ground truth"`` or ``"file"``.
+#: Key of where the field comes from: ``"estimate"``, ``"estimate preview"``,
+#: ``"ground truth"`` or ``"file"``.
 SOURCE_KEY = "motion_source"
 #: ``SOURCE_KEY`` value of a sample's true field.
 GROUND_TRUTH = "ground truth"
+#: ``SOURCE_KEY`` value of an estimate of a preview region only (not for the whole image).
+PREVIEW_SOURCE = "estimate preview"
 #: Key of the factor the drawn streaks are scaled by (1: drawn at their length).
 STREAK_SCALE_KEY = "streak_scale"
 

@@ -17,6 +17,7 @@ from ..field_editing import (
     FIELD_KEY,
     GROUND_TRUTH,
     ORIGINAL_KEY,
+    PREVIEW_SOURCE,
     SOURCE_KEY,
     SPACING_KEY,
     STREAK_SCALE_KEY,
@@ -41,6 +42,13 @@ def is_ground_truth(layer) -> bool:
     return layer.metadata.get(SOURCE_KEY) == GROUND_TRUTH
 
 
+def is_followed(layer) -> bool:
+    """Whether widgets switch to ``layer`` when it is selected: a whole-image motion field that
+    is not a sample's ground truth (nor a preview region's estimate)."""
+    return (is_motion_layer(layer)
+            and layer.metadata.get(SOURCE_KEY) not in (GROUND_TRUTH, PREVIEW_SOURCE))
+
+
 def is_motion_layer(layer) -> bool:
     """Whether ``layer`` is a Vectors layer carrying a dense motion field."""
     layer = unwrap(layer)
@@ -52,13 +60,13 @@ def layer_choices(viewer: napari.viewer.Viewer, kind: str) -> Callable:
     """A magicgui ``choices`` callable listing the viewer's layers of ``kind`` by name.
 
     Visible layers come first, each group topmost first (as the layer list shows them); a
-    sample's ground-truth motion comes last.
+    sample's ground-truth motion and preview estimates come last.
     """
 
     def choices(_widget=None):
         layers = [unwrap(ly) for ly in reversed(viewer.layers)]
         layers = [ly for ly in layers if type(ly).__name__.lower() == kind]
-        layers.sort(key=lambda ly: (is_ground_truth(ly), not ly.visible))
+        layers.sort(key=lambda ly: (is_motion_layer(ly) and not is_followed(ly), not ly.visible))
         return [(ly.name, ly) for ly in layers]
 
     return choices
@@ -67,13 +75,13 @@ def layer_choices(viewer: napari.viewer.Viewer, kind: str) -> Callable:
 def follow_motion_layers(viewer, combo, callback: Callable | None = None) -> Callable:
     """Make ``combo`` follow the motion layer the user selects or an estimate makes active.
 
-    Ground-truth layers are never picked this way, only from the combo box itself. Returns the
+    Ground-truth and preview layers are never picked this way, only from the combo box. Returns the
     connected handler (disconnect it from ``viewer.layers.selection.events.active``).
     """
 
     def on_active(event=None):
         layer = unwrap(viewer.layers.selection.active)
-        if layer is None or not is_motion_layer(layer) or is_ground_truth(layer):
+        if layer is None or not is_followed(layer):
             return
         combo.reset_choices()
         if layer is not combo.value:

@@ -5,12 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 
 from ...estimation.api import BLIND_LENGTH_SCALE, DEFAULT_PASSES
 from ...estimation.motionnet import MAX_PASSES
+from ...motion import MotionField
+from ..field_editing import PREVIEW_SOURCE
 from ._common import (
     DEVICES,
     IntensityMap,
@@ -23,6 +33,7 @@ from ._common import (
     snapshot_or_notify,
 )
 from ._jobs import EstimateJob, EstimateResult, JobError, run_estimate
+from ._region import limit_box, shapes_box, view_box, with_margin
 
 if TYPE_CHECKING:
     import napari
@@ -31,6 +42,8 @@ if TYPE_CHECKING:
 METHODS = {"Motion-Net": "motionnet", "spectral": "spectral"}
 #: Below this side (px) an estimate is unreliable: Motion-Net and the cepstrum see 128-px tiles.
 MIN_RELIABLE_SIDE = 128
+#: Context (px) around a preview region that the estimator sees too.
+ESTIMATE_MARGIN = 64
 
 
 class EstimateWidget(Container):
@@ -58,14 +71,29 @@ class EstimateWidget(Container):
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self.spacing = SpinBox(label="Grid spacing (px)", min=0, max=256, value=0,
                                tooltip="Pixels between displayed streaks; 0 = automatic")
+        self.region = ComboBox(label="Preview region", choices=layer_choices(viewer, "shapes"),
+                               nullable=True, tooltip="A Shapes layer (its shapes' bounding box); "
+                               "empty = the part of the image in view (at most 256 x 256 px)")
+        self.preview_button = PushButton(text="Preview",
+                                         tooltip="Estimate only the region, in about a second")
         self.run_button = PushButton(text="Estimate")
+        self.cancel_button = PushButton(text="Cancel", enabled=False,
+                                        tooltip="Discard the estimate now running")
+        self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.status = Label(label="", value="")
         self.status.native.setWordWrap(True)
         self.extend([self.image, self.method, self.passes, self.length_scale, self.device,
-                     self.spacing, self.run_button, self.status])
+                     self.spacing, self.region,
+                     Container(widgets=[self.preview_button, self.run_button,
+                                        self.cancel_button], layout="horizontal", labels=False),
+                     self.progress, self.status])
         self.worker = None
         self._target = None
+        self._preview = None
+        self._cancelled = False
         self.run_button.changed.connect(self.run)
+        self.preview_button.changed.connect(self.preview)
+        self.cancel_button.changed.connect(self.cancel)
         self.method.changed.connect(self._sync_visibility)
         self._sync_visibility()
 
@@ -77,14 +105,25 @@ class EstimateWidget(Container):
         """Whether an estimation is in progress."""
         return self.worker is not None
 
-    def snapshot(self) -> EstimateJob:
-        """Copy the displayed plane and the parameters into an :class:`EstimateJob`."""
+    def snapshot(self, preview: bool = False) -> EstimateJob:
+        """Copy the displayed plane and the parameters into an :class:`EstimateJob`.
+
+        With ``preview``, only the preview region (and a margin of context) is copied.
+        """
         layer = self.image.value
         if layer is None:
             raise ValueError("choose an image layer")
         if layer.multiscale:
             raise ValueError("multiscale images are not supported")
         plane = np.asarray(layer.data[current_index(layer, self._viewer)])
+        self._preview = None
+        if preview:
+            shapes = self.region.value
+            box = limit_box(shapes_box(shapes, layer) if shapes is not None
+                            else view_box(self._viewer, layer))
+            outer, inner = with_margin(box, plane.shape[:2], ESTIMATE_MARGIN)
+            plane = plane[outer[0]:outer[1], outer[2]:outer[3]]
+            self._preview = (box, inner)
         device, warning = resolve_device_name(self.device.value)
         if warning:
             show_warning(warning)
@@ -105,26 +144,57 @@ class EstimateWidget(Container):
 
     def run(self, *_) -> None:
         """Start the estimation in a thread worker (errors become notifications)."""
-        job = snapshot_or_notify(self, "Estimate motion")
+        self._start(preview=False)
+
+    def preview(self, *_) -> None:
+        """Estimate only the preview region into the layer "<image> motion preview"."""
+        self._start(preview=True)
+
+    def cancel(self, *_) -> None:
+        """Discard the estimate now running (the estimator cannot stop half-way)."""
+        if self.worker is not None:
+            self._cancelled = True
+            self.status.value = "cancelled: the estimate now running will be discarded"
+
+    def _start(self, preview: bool) -> None:
+        job = snapshot_or_notify(self, "Estimate motion", preview=preview)
         if job is None:
             return
-        self.status.value = f"estimating ({self.method.value}, {job.device})..."
+        self._cancelled = False
+        self.progress.max = 0  # busy: the estimator reports no progress
+        what = "preview" if preview else "estimating"
+        self.status.value = f"{what} ({self.method.value}, {job.device})..."
         worker = create_worker(run_estimate, job, _start_thread=False)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self.worker = worker
-        self.run_button.enabled = False
+        self.run_button.enabled = self.preview_button.enabled = False
+        self.cancel_button.enabled = True
         worker.start()
 
     def _on_returned(self, result: EstimateResult | JobError) -> None:
         if isinstance(result, JobError):
             self._on_errored(result.message)
             return
+        if self._cancelled:
+            self.status.value = "cancelled"
+            return
         name, geometry, spacing, side, settings = self._target
-        field = result.field
-        layer = show_field(self._viewer, field, f"{name} motion", spacing=spacing,
-                           original=field, confidence=result.confidence, **geometry)
+        field, confidence, source = result.field, result.confidence, "estimate"
+        if self._preview is not None:
+            (r0, _, c0, _), (rows, cols) = self._preview
+            field = MotionField(field.length[rows, cols], field.angle[rows, cols])
+            confidence = None if confidence is None else confidence[rows, cols]
+            scale = np.asarray(geometry["scale"], float)
+            geometry = {"scale": geometry["scale"],
+                        "translate": tuple(np.asarray(geometry["translate"], float)
+                                           + np.array([r0, c0]) * scale)}
+            name, source = f"{name} motion preview", PREVIEW_SOURCE
+        else:
+            name = f"{name} motion"
+        layer = show_field(self._viewer, field, name, spacing=spacing, original=field,
+                           confidence=confidence, source=source, **geometry)
         layer.metadata["estimated_with"] = settings
         longest = float(field.length.max())
         self.status.value = (f"done: length {float(field.length.min()):.1f}-{longest:.1f} px "
@@ -141,4 +211,6 @@ class EstimateWidget(Container):
 
     def _on_finished(self) -> None:
         self.worker = None
-        self.run_button.enabled = True
+        self.run_button.enabled = self.preview_button.enabled = True
+        self.cancel_button.enabled = False
+        self.progress.max, self.progress.value = 1, 1
