@@ -218,10 +218,12 @@ def test_augmented_field_angles():
     assert np.allclose(flipped.angle, 150.0)
 
 
-def test_training_step_lowers_loss():
+@pytest.mark.parametrize("mode", training.DATA_MODES)
+def test_training_step_lowers_loss(mode):
     torch.manual_seed(0)
     sources = training.Sources(None, crop=48, synthetic_pool=4, seed=0, photos=False)
-    x, y, _ = training.make_batch(sources, np.random.default_rng(0), 4)
+    x, y, fields = training.make_batch(sources, np.random.default_rng(0), 4, mode=mode)
+    assert x.shape == (4, 1, 48, 48) and fields[0].shape == (48, 48)
     model = MotionNet(width=16)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
@@ -253,6 +255,14 @@ def test_training_script_runs_and_resumes(tmp_path, camera):
     assert meta["steps"] > steps
     model = load_weights(str(out / "motionnet.pt"))
     assert model.config["width"] == 16
+    # Fine-tuning on the exact operator's data starts from those weights and records it.
+    tuned = tmp_path / "tuned"
+    meta = training.main(["--data", str(data), "--out", str(tuned), "--minutes", "0.03",
+                          "--batch", "2", "--synthetic", "2", "--no-photos", "--mode", "exact",
+                          "--init", str(out / "motionnet.pt"), "--validate-every", "0.5"])
+    assert meta["training_data"]["mode"] == "exact"
+    assert np.isfinite(meta["validation"]["initial_weights"])
+    assert meta["validation"]["best"] <= meta["validation"]["initial_weights"]
 
 
 # ------------------------------------------------------------------------- cepstral check

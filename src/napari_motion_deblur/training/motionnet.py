@@ -33,12 +33,14 @@ from ..estimation.motionnet import (
     OUTPUT_SCALE,
     MotionNet,
     from_field,
+    load_weights,
     luminance,
     save_weights,
     streak_error,
     to_field,
 )
 from ..motion import MotionField
+from ..physics.degradation import degrade, strong_shake_field
 from ..physics.operators import NonUniformBlur
 from ..physics.synthesis import random_field
 
@@ -51,6 +53,12 @@ CROP = 112
 VALIDATION_SIZE = 32
 VALIDATION_SEED = 20181008
 MAX_NOISE = 0.02
+#: Training data modes: blur by IRC-Net's node operator (how the shipped weights began), or by
+#: the exact per-pixel operator with strong camera shake and, for half the samples, the
+#: realistic camera pipeline (linear light, curved paths, clipping, Poisson-Gaussian noise,
+#: sRGB, JPEG).
+DATA_MODES = ("node", "exact")
+_MARGIN = 20
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -156,7 +164,8 @@ class Sources:
         self.synthetic = self.synthetic or self.train
         self.held_out = held_out or photos[:4] or self.train[:1]
 
-    def sharp_crop(self, rng: np.random.Generator, held_out: bool = False) -> np.ndarray:
+    def sharp_crop(self, rng: np.random.Generator, held_out: bool = False,
+                   margin: int = 0) -> np.ndarray:
         if held_out:
             pool = self.held_out
         elif rng.uniform() < 0.25:
@@ -164,16 +173,40 @@ class Sources:
         else:
             pool = self.train
         img = pool[int(rng.integers(len(pool)))]
-        r = int(rng.integers(img.shape[0] - self.crop + 1))
-        c = int(rng.integers(img.shape[1] - self.crop + 1))
-        crop = img[r : r + self.crop, c : c + self.crop]
+        side = min(self.crop + 2 * margin, *img.shape)
+        r = int(rng.integers(img.shape[0] - side + 1))
+        c = int(rng.integers(img.shape[1] - side + 1))
+        crop = img[r : r + side, c : c + side]
         # Random contrast and gamma so the network does not key on absolute intensity.
         crop = np.clip(crop, 0, 1) ** rng.uniform(0.7, 1.4)
         return (rng.uniform(0.0, 0.2) + rng.uniform(0.6, 1.0) * crop).astype(np.float32)
 
 
-def make_sample(sources: Sources, rng: np.random.Generator, held_out: bool = False):
-    """One training pair: (blurred noisy luminance (H, W), true field)."""
+def _exact_sample(sources: Sources, rng: np.random.Generator, held_out: bool):
+    sharp = sources.sharp_crop(rng, held_out, margin=_MARGIN)
+    margin = (sharp.shape[0] - sources.crop) // 2
+    max_length = rng.uniform(8.0, 35.0)
+    if rng.uniform() < 0.05:
+        field = MotionField.uniform(sharp.shape, 0.0, 0.0)
+    elif rng.uniform() < 0.4:
+        field = strong_shake_field(sharp.shape, rng, max_length=max_length)
+    else:
+        field = random_field(sharp.shape, rng, kind="mixed", max_length=max_length)
+    obs = degrade(sharp, field, int(rng.integers(2**31)), realistic=bool(rng.uniform() < 0.5),
+                  sigma=float(rng.uniform(0, MAX_NOISE)), crop=margin)
+    side = sources.crop
+    blurred, field = obs.blurred[:side, :side], obs.field
+    field = MotionField(field.length[:side, :side], field.angle[:side, :side])
+    return augment(blurred.astype(np.float32), field, int(rng.integers(4)),
+                   bool(rng.integers(2)))
+
+
+def make_sample(sources: Sources, rng: np.random.Generator, held_out: bool = False,
+                mode: str = "node"):
+    """One training pair: (blurred noisy luminance (H, W), true field), see :data:`DATA_MODES`.
+    """
+    if mode == "exact":
+        return _exact_sample(sources, rng, held_out)
     sharp = sources.sharp_crop(rng, held_out)
     shape = sharp.shape
     if rng.uniform() < 0.05:
@@ -186,9 +219,9 @@ def make_sample(sources: Sources, rng: np.random.Generator, held_out: bool = Fal
     return augment(blurred, field, int(rng.integers(4)), bool(rng.integers(2)))
 
 
-def make_batch(sources, rng, size, held_out=False):
+def make_batch(sources, rng, size, held_out=False, mode="node"):
     """A batch: inputs (B, 1, H, W), targets (B, 2, H, W) and the true fields."""
-    pairs = [make_sample(sources, rng, held_out) for _ in range(size)]
+    pairs = [make_sample(sources, rng, held_out, mode) for _ in range(size)]
     x = torch.from_numpy(np.stack([p[0] for p in pairs]))[:, None]
     y = torch.from_numpy(np.stack([from_field(p[1]) for p in pairs]))
     return x, y, [p[1] for p in pairs]
@@ -245,6 +278,10 @@ def parse_args(argv=None):
     parser.add_argument("--photos", action=argparse.BooleanOptionalAction, default=True,
                         help="also train on scikit-image's bundled photos")
     parser.add_argument("--validate-every", type=float, default=60.0, help="seconds")
+    parser.add_argument("--mode", choices=DATA_MODES, default="node",
+                        help="training data: node operator, or exact operator + camera pipeline")
+    parser.add_argument("--init", default=None,
+                        help="start from these weights (fine-tuning), e.g. resources/motionnet.pt")
     return parser.parse_args(argv)
 
 
@@ -261,12 +298,14 @@ def main(argv=None) -> dict:
     sources = Sources(args.data, synthetic_pool=args.synthetic, seed=args.seed,
                       photos=args.photos)
     val_x, val_y, val_fields = make_batch(sources, np.random.default_rng(VALIDATION_SEED),
-                                          VALIDATION_SIZE, held_out=True)
+                                          VALIDATION_SIZE, held_out=True, mode=args.mode)
     val_batch = (val_x.to(device), val_y, val_fields)
     zero_error = float(np.mean([streak_error(MotionField.uniform(f.shape, 0, 0), f)
                                 for f in val_fields]))
 
-    model = MotionNet(width=args.width, normalize=args.normalize).to(device)
+    model = (load_weights(args.init) if args.init else
+             MotionNet(width=args.width, normalize=args.normalize)).to(device)
+    initial = validate(model, val_batch) if args.init else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
     step, elapsed, best, history = 0, 0.0, math.inf, []
@@ -281,22 +320,28 @@ def main(argv=None) -> dict:
         log_path.unlink()
     budget = args.minutes * 60.0
     params = sum(p.numel() for p in model.parameters())
+    if initial is not None and not args.resume:
+        best = initial  # fine-tuning keeps new weights only when they beat the initial ones
     print(f"Motion-Net: {params} parameters; {len(sources.train)} training images; "
-          f"validation zero-field error {zero_error:.2f} px^2", flush=True)
+          f"validation zero-field error {zero_error:.2f} px^2, initial weights "
+          f"{initial if initial is not None else float('nan'):.2f} px^2", flush=True)
 
     def metadata(metric):
         return {
             "model": "MotionNet", "config": model.config, "parameters": params,
             "training_data": {"folder": args.data, "skimage_photos": list(SKIMAGE_PHOTOS),
                               "synthetic_scenes": len(sources.synthetic),
-                              "fields": "random_field(kind='mixed'), max length 8-35 px",
+                              "fields": "random_field(kind='mixed'), max length 8-35 px"
+                              + (" + strong_shake_field (40 %)" if args.mode == "exact" else ""),
+                              "mode": args.mode, "init": args.init,
                               "noise_sigma_max": MAX_NOISE, "crop": CROP},
             "batch": args.batch, "lr": args.lr, "huber_beta": args.beta, "seed": args.seed,
             "steps": step,
             "minutes": round(elapsed / 60.0, 2),
             "validation": {"crops": VALIDATION_SIZE, "seed": VALIDATION_SEED,
                            "metric": "sign-free streak-vector MSE (px^2)",
-                           "best": metric, "zero_field": zero_error},
+                           "best": metric, "zero_field": zero_error, "mode": args.mode,
+                           "initial_weights": initial},
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "hardware": f"{args.threads}-thread CPU of a 2-core machine ({platform.machine()})"
             if device.type == "cpu" else str(device),
@@ -310,7 +355,7 @@ def main(argv=None) -> dict:
         lr = args.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * frac))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, y, _ = make_batch(sources, rng, args.batch)
+        x, y, _ = make_batch(sources, rng, args.batch, mode=args.mode)
         loss = loss_fn(model(x.to(device)), y.to(device), args.beta)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
