@@ -147,6 +147,7 @@ def test_worker_failure_is_a_notification_not_a_traceback(qtbot, deblur, monkeyp
     _run(qtbot, widget)
     assert len(errors) == 1 and "PSF" in errors[0]
     assert widget.n_updates == 0 and widget.status.value == "failed"
+    assert "photo deblurred" not in viewer.layers  # no result that is just the input
     assert widget.run_button.enabled
 
 

@@ -25,6 +25,7 @@ from ..field_editing import (
     field_layer_data,
     vectors_to_field,
 )
+from ._jobs import IntensityMap  # noqa: F401  (re-exported: widgets import it from here)
 
 if TYPE_CHECKING:
     import napari
@@ -122,39 +123,6 @@ def current_index(layer, viewer) -> tuple[int, ...]:
     shape = layer.data.shape[:lead]
     return tuple(int(np.clip(round(float(c)), 0, n - 1))
                  for c, n in zip(coords, shape, strict=True))
-
-
-class IntensityMap:
-    """Maps a layer's intensities to the [0, 1] range the core expects, and back.
-
-    Unsigned integers use their dtype range (so results keep the dtype); floats already in
-    [0, 1] are left alone; anything else is scaled by its data range.
-    """
-
-    def __init__(self, data):
-        self.dtype = np.dtype(data.dtype)
-        if np.issubdtype(self.dtype, np.unsignedinteger):
-            self.offset, self.scale = 0.0, float(np.iinfo(self.dtype).max)
-        else:
-            lo, hi = float(np.min(data)), float(np.max(data))
-            if lo >= 0 and hi <= 1:
-                self.offset, self.scale = 0.0, 1.0
-            else:
-                self.offset, self.scale = min(lo, 0.0), max(hi - min(lo, 0.0), 1e-12)
-            if not np.issubdtype(self.dtype, np.floating):
-                self.dtype = np.dtype(np.float32)
-
-    def to_unit(self, plane) -> np.ndarray:
-        """``plane`` as float32 in [0, 1]."""
-        return ((np.asarray(plane, dtype=np.float32) - self.offset) / self.scale).astype(np.float32)
-
-    def from_unit(self, estimate: np.ndarray) -> np.ndarray:
-        """A [0, 1] estimate back in the layer's intensity range and dtype."""
-        values = estimate.astype(np.float64) * self.scale + self.offset
-        if np.issubdtype(self.dtype, np.integer):
-            info = np.iinfo(self.dtype)
-            return np.clip(np.round(values), info.min, info.max).astype(self.dtype)
-        return values.astype(self.dtype)
 
 
 def layer_field(layer, shape: tuple[int, int] | None = None) -> MotionField:

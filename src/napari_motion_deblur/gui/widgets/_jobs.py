@@ -15,6 +15,39 @@ from ...estimation.api import estimate_with_confidence
 from ...motion import MotionField
 
 
+class IntensityMap:
+    """Maps a layer's intensities to the [0, 1] range the core expects, and back.
+
+    Unsigned integers use their dtype range (so results keep the dtype); floats already in
+    [0, 1] are left alone; anything else is scaled by its data range.
+    """
+
+    def __init__(self, data):
+        self.dtype = np.dtype(data.dtype)
+        if np.issubdtype(self.dtype, np.unsignedinteger):
+            self.offset, self.scale = 0.0, float(np.iinfo(self.dtype).max)
+        else:
+            lo, hi = float(np.min(data)), float(np.max(data))
+            if lo >= 0 and hi <= 1:
+                self.offset, self.scale = 0.0, 1.0
+            else:
+                self.offset, self.scale = min(lo, 0.0), max(hi - min(lo, 0.0), 1e-12)
+            if not np.issubdtype(self.dtype, np.floating):
+                self.dtype = np.dtype(np.float32)
+
+    def to_unit(self, plane) -> np.ndarray:
+        """``plane`` as float32 in [0, 1]."""
+        return ((np.asarray(plane, dtype=np.float32) - self.offset) / self.scale).astype(np.float32)
+
+    def from_unit(self, estimate: np.ndarray) -> np.ndarray:
+        """A [0, 1] estimate back in the layer's intensity range and dtype."""
+        values = estimate.astype(np.float64) * self.scale + self.offset
+        if np.issubdtype(self.dtype, np.integer):
+            info = np.iinfo(self.dtype)
+            return np.clip(np.round(values), info.min, info.max).astype(self.dtype)
+        return values.astype(self.dtype)
+
+
 @dataclass(frozen=True)
 class DeblurJob:
     """Everything one deblur run needs, copied from the widget when Run is pressed.
@@ -29,11 +62,16 @@ class DeblurJob:
     iterations: int
     regularization: float
     device: str
+    intensity: IntensityMap | None = None
 
 
 @dataclass(frozen=True)
 class DeblurUpdate:
-    """The estimate of plane ``plane`` (of ``planes``) after stage ``stage`` of ``stages``."""
+    """The estimate of plane ``plane`` (of ``planes``) after stage ``stage`` of ``stages``.
+
+    ``estimate`` is in [0, 1]; ``values`` is it in the layer's range and dtype, converted in the
+    worker so that the GUI thread only has to show it (``None`` without a job intensity map).
+    """
 
     index: tuple
     plane: int
@@ -41,6 +79,7 @@ class DeblurUpdate:
     stage: int
     stages: int
     estimate: np.ndarray
+    values: np.ndarray | None = None
 
     @property
     def done(self) -> int:
@@ -72,8 +111,10 @@ def run_deblur(job: DeblurJob) -> Generator[DeblurUpdate | JobError, None, int]:
                                             iterations=job.iterations,
                                             regularization=job.regularization,
                                             device=job.device):
+                values = (None if job.intensity is None
+                          else job.intensity.from_unit(progress.estimate))
                 yield DeblurUpdate(tuple(index), i, len(job.planes), progress.stage,
-                                   progress.stages, progress.estimate)
+                                   progress.stages, progress.estimate, values)
         except (ValueError, RuntimeError, MemoryError) as err:
             yield JobError(f"{type(err).__name__}: {err}")
             return i

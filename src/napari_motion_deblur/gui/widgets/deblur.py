@@ -102,6 +102,7 @@ class DeblurWidget(Container):
         self._map = None
         self._target = None
         self._preview = None
+        self._created = None
         self._started = 0.0
         self.source.changed.connect(self._sync_visibility)
         self.image.changed.connect(self._sync_visibility)
@@ -200,7 +201,8 @@ class DeblurWidget(Container):
             show_warning(warning)
         job = DeblurJob(planes=planes, motion=motion, stages=int(self.stages.value),
                         iterations=int(self.iterations.value),
-                        regularization=float(self.regularization.value), device=device)
+                        regularization=float(self.regularization.value), device=device,
+                        intensity=self._map)
         self._target = (layer, len(indices) > 1)
         self._record = {"input": layer.name, "motion": about, "stages": job.stages,
                         "iterations": job.iterations, "regularization": job.regularization,
@@ -228,6 +230,9 @@ class DeblurWidget(Container):
         self.n_updates = 0
         self._result = None
         self._result_target = None
+        self._created = None
+        if self._preview is None:  # now, while the CPU is free: no stall once the run is going
+            self._result_target = self._result_layer()
         self.progress.max = len(job.planes) * job.stages
         self.progress.value = 0
         self.status.value = "starting..."
@@ -269,13 +274,16 @@ class DeblurWidget(Container):
                 self._result, self._into_stack = existing.data, len(shape) > len(plane_shape)
                 return existing
         self._into_stack = stack
-        self._result = np.zeros(layer.data.shape if stack else plane_shape, self._map.dtype)
+        # the input until the first stage arrives
+        start = layer.data if stack else layer.data[current_index(layer, self._viewer)]
+        self._result = np.array(start, dtype=self._map.dtype, copy=True)
         skip = 0 if stack else lead
         look = {} if layer.rgb else {"colormap": layer.colormap}
-        return unwrap(self._viewer.add_image(
+        self._created = unwrap(self._viewer.add_image(
             self._result, name=name, rgb=layer.rgb, scale=layer.scale[skip:],
             translate=layer.translate[skip:], contrast_limits=layer.contrast_limits,
             blending=layer.blending, **look))
+        return self._created
 
     def _on_yielded(self, update: DeblurUpdate | JobError) -> None:
         if isinstance(update, JobError):
@@ -283,7 +291,8 @@ class DeblurWidget(Container):
             return
         if self._target is None:
             return
-        values = self._map.from_unit(update.estimate)
+        values = update.values if update.values is not None else self._map.from_unit(
+            update.estimate)
         if self._preview is not None:
             shown = show_preview(self._viewer, self._target[0], values, self._preview)
             shown.metadata[RECORD_KEY] = dict(self._record, stages_done=update.done)
@@ -325,10 +334,19 @@ class DeblurWidget(Container):
     def _on_errored(self, err) -> None:
         show_error(f"Deblur failed: {err}")
         self.status.value = "failed"
+        self._drop_unused_result()
+
+    def _drop_unused_result(self) -> None:
+        """Remove a result layer this run added but never wrote (it would just be the input)."""
+        if self.n_updates == 0 and self._created is not None and self._created in \
+                self._viewer.layers:
+            self._viewer.layers.remove(self._created)
+        self._created = None
 
     def _on_aborted(self) -> None:
         show_info("Deblur cancelled; the result shows the last finished stage.")
         self.status.value = f"cancelled after {self.n_updates} stage(s)"
+        self._drop_unused_result()
 
     def _on_finished(self) -> None:
         self.worker = None
