@@ -36,7 +36,9 @@ STREAK_SCALE_KEY = "streak_scale"
 _PLASMA = np.array([[0.050, 0.030, 0.528], [0.494, 0.012, 0.658], [0.798, 0.280, 0.470],
                     [0.973, 0.585, 0.254], [0.940, 0.975, 0.131]])
 #: Opacity of a streak the estimate is not confident about (a confident one is opaque).
-MIN_OPACITY = 0.35
+MIN_OPACITY = 0.5
+#: Part of "plasma" used: its darkest quarter is invisible on dark images, so it is skipped.
+_PLASMA_FROM = 0.25
 
 
 def default_spacing(shape: tuple[int, int], max_length: float = 0.0, target: int = 32) -> int:
@@ -49,8 +51,8 @@ def default_spacing(shape: tuple[int, int], max_length: float = 0.0, target: int
 
 
 def streak_width(shape: tuple[int, int]) -> float:
-    """Line width (data pixels) of the streaks: about one screen pixel when the image fits."""
-    return max(1.0, max(shape) / 600)
+    """Line width (data pixels) of the streaks: about two screen pixels when the image fits."""
+    return max(1.0, max(shape) / 400)
 
 
 def streak_scale(spacing: int, max_length: float) -> float:
@@ -59,7 +61,8 @@ def streak_scale(spacing: int, max_length: float) -> float:
 
 
 def streak_colors(length, confidence=None, vmax: float = MAX_LENGTH) -> np.ndarray:
-    """RGBA colours of streaks: "plasma" by length over [0, ``vmax``], opacity by confidence.
+    """RGBA colours of streaks: "plasma" by length over [0, ``vmax``] (without its darkest
+    quarter), opacity by confidence.
 
     Parameters
     ----------
@@ -76,6 +79,7 @@ def streak_colors(length, confidence=None, vmax: float = MAX_LENGTH) -> np.ndarr
         float32 RGBA in [0, 1].
     """
     t = np.clip(np.asarray(length, dtype=np.float64) / max(float(vmax), 1e-6), 0, 1)
+    t = _PLASMA_FROM + (1 - _PLASMA_FROM) * t
     anchors = np.linspace(0, 1, len(_PLASMA))
     rgb = np.stack([np.interp(t, anchors, _PLASMA[:, k]) for k in range(3)], axis=-1)
     if confidence is None:

@@ -185,7 +185,7 @@ def field_legend(layer) -> str:
     scale = float(layer.metadata.get(STREAK_SCALE_KEY, 1.0))
     size = "at their length" if scale >= 1 else f"at x{scale:.2f} of their length"
     text = (f"streaks {size} every {layer.metadata.get(SPACING_KEY)} px; colour: "
-            f"0 (purple) to {max(float(field.length.max()), 2.0):.0f} px (yellow)")
+            f"0 (violet) to {max(float(field.length.max()), 2.0):.0f} px (yellow)")
     if CONFIDENCE_KEY in layer.metadata:
         text += "; faint = unconfirmed, check by eye"
     return text
