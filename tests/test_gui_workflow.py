@@ -131,3 +131,25 @@ def test_dock_tabs_show_their_whole_names(qtbot, make_napari_viewer):
     for i in range(bar.count()):
         text = bar.tabText(i)
         assert bar.tabRect(i).width() >= bar.fontMetrics().horizontalAdvance(text), text
+
+
+def test_widgets_opened_one_by_one_get_short_tab_names(qtbot, make_napari_viewer):
+    from qtpy.QtWidgets import QTabBar
+
+    viewer = make_napari_viewer(show=True)
+    for name in TAB_TITLES:  # as from the Plugins menu, without the demo's setup
+        viewer.window.add_plugin_dock_widget("napari-motion-deblur", name, tabify=True)
+    qtbot.wait(50)
+    texts = {bar.tabText(i) for bar in viewer.window._qt_window.findChildren(QTabBar)
+             for i in range(bar.count())}
+    assert set(TAB_TITLES.values()) <= texts
+
+
+def test_editing_a_hidden_field_shows_it(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widgets = setup_demo_viewer(viewer, "photograph")
+    edit, truth = widgets["Edit motion field"], viewer.layers[TRUTH]
+    edit.motion_layer.value = truth  # picked explicitly from the list
+    assert not truth.visible
+    edit.edit_mode.value = True
+    assert truth.visible  # hand edits never land on a layer the user cannot see

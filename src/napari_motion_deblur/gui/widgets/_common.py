@@ -230,3 +230,25 @@ def widen_contrast(layer, values: np.ndarray) -> None:
     rlo, rhi = (float(v) for v in layer.contrast_limits_range)
     layer.contrast_limits_range = (min(rlo, new[0]), max(rhi, new[1]))
     layer.contrast_limits = new
+
+
+def short_dock_title(widget, title: str) -> None:
+    """Once docked, give ``widget``'s dock the short ``title`` (its tab shows it uncut).
+
+    napari titles plugin docks "<widget> (<plugin>)", which tabbed docks cut off. Runs at the
+    next event-loop turn, after napari wrapped the widget in its dock.
+    """
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QDockWidget
+
+    def apply():
+        try:
+            parent = widget.native.parentWidget()
+            while parent is not None and not isinstance(parent, QDockWidget):
+                parent = parent.parentWidget()
+            if parent is not None:
+                parent.setWindowTitle(title)
+        except RuntimeError:  # the widget was deleted before it was docked
+            pass
+
+    QTimer.singleShot(0, apply)

@@ -32,6 +32,7 @@ from ._common import (
     layer_choices,
     layer_field,
     resolve_device_name,
+    short_dock_title,
     snapshot_or_notify,
     spatial_ndim,
     unwrap,
@@ -61,6 +62,7 @@ class DeblurWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = viewer
+        short_dock_title(self, "Deblur")
         self.image = ComboBox(label="Image", choices=layer_choices(viewer, "image"))
         self.source = ComboBox(label="Motion from", choices=SOURCES, value=SOURCES[0])
         self.motion_layer = ComboBox(label="Motion layer", choices=layer_choices(viewer, "vectors"))

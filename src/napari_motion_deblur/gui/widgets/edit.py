@@ -18,7 +18,13 @@ from ..field_editing import (
     set_uniform,
     smooth_field,
 )
-from ._common import follow_motion_layers, layer_choices, layer_field, set_layer_field
+from ._common import (
+    follow_motion_layers,
+    layer_choices,
+    layer_field,
+    set_layer_field,
+    short_dock_title,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -62,6 +68,7 @@ class EditWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = viewer
+        short_dock_title(self, "Edit")
         self.motion_layer = ComboBox(label="Motion layer", choices=layer_choices(viewer, "vectors"))
         self.edit_mode = CheckBox(text="Edit with mouse (drag a streak)", value=False)
         self.radius = FloatSpinBox(label="Brush radius (px)", min=1.0, max=512.0, step=1.0,

@@ -29,6 +29,7 @@ from ._common import (
     layer_choices,
     plane_geometry,
     resolve_device_name,
+    short_dock_title,
     show_field,
     snapshot_or_notify,
 )
@@ -58,6 +59,7 @@ class EstimateWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = viewer
+        short_dock_title(self, "Estimate")
         self.image = ComboBox(label="Image", choices=layer_choices(viewer, "image"))
         self.method = ComboBox(label="Method", choices=list(METHODS), value="Motion-Net")
         self.passes = SpinBox(label="Passes", min=1, max=MAX_PASSES, value=DEFAULT_PASSES,
