@@ -76,6 +76,11 @@ def test_widgets_follow_the_newest_estimate_and_the_users_selection(qtbot, make_
     # selecting the ground truth in the layer list does not make the widgets use it
     viewer.layers.selection.active = viewer.layers[TRUTH]
     assert deblur.motion_layer.value is estimate and edit.motion_layer.value is estimate
+    # the user picks the truth in Deblur's list; a new estimate takes over again
+    viewer.layers.selection.active = estimate
+    deblur.motion_layer.value = viewer.layers[TRUTH]
+    _estimate(qtbot, widgets)  # the estimate layer is already the selected one
+    assert deblur.motion_layer.value is estimate
     # a regularization the user typed is kept whatever the motion source
     deblur.regularization.value = 0.005
     viewer.layers.selection.active = opened

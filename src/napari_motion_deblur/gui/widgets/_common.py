@@ -175,7 +175,10 @@ def show_field(viewer, field: MotionField, name: str, *, spacing: int | None = N
                                                  confidence=confidence, source=source,
                                                  **kwargs)
         layer = unwrap(viewer.add_vectors(data, **layer_kwargs))
-    viewer.layers.selection.active = layer
+    if unwrap(viewer.layers.selection.active) is layer:  # no change, no event: say it again
+        viewer.layers.selection.events.active(value=layer)
+    else:
+        viewer.layers.selection.active = layer
     return layer
 
 
