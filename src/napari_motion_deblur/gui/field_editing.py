@@ -249,7 +249,19 @@ def brush_edit(field: MotionField, centre, length: float, angle: float, radius: 
     MotionField
         A new field; pixels at or beyond ``radius`` are unchanged.
     """
-    return _blend(field, brush_weight(field.shape, centre, radius), length, angle)
+    radius = max(float(radius), 1.0)
+    (height, width), (row, col) = field.shape, (float(centre[0]), float(centre[1]))
+    r0, r1 = max(int(np.floor(row - radius)), 0), min(int(np.ceil(row + radius)) + 1, height)
+    c0, c1 = max(int(np.floor(col - radius)), 0), min(int(np.ceil(col + radius)) + 1, width)
+    if r0 >= r1 or c0 >= c1:
+        return field
+    # Only the brush's window is blended: a drag on a 2048^2 field stays interactive.
+    window = MotionField(field.length[r0:r1, c0:c1], field.angle[r0:r1, c0:c1])
+    part = _blend(window, brush_weight(window.shape, (row - r0, col - c0), radius),
+                  length, angle)
+    lengths, angles = np.array(field.length), np.array(field.angle)
+    lengths[r0:r1, c0:c1], angles[r0:r1, c0:c1] = part.length, part.angle
+    return MotionField(lengths, angles)
 
 
 def set_uniform(field: MotionField, length: float, angle: float, mask=None) -> MotionField:

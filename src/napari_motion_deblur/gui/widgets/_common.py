@@ -147,7 +147,8 @@ def set_layer_field(layer, field: MotionField, spacing: int | None = None) -> No
     layer.data = shown["data"]
     layer.features = shown["features"]
     layer.edge_color = shown["edge_color"]  # explicit colours: never stale after an edit
-    layer.edge_width = shown["edge_width"]
+    if not np.allclose(layer.edge_width, shown["edge_width"]):  # each set redraws the layer
+        layer.edge_width = shown["edge_width"]
 
 
 def show_field(viewer, field: MotionField, name: str, *, spacing: int | None = None,
