@@ -138,7 +138,7 @@ class DeblurWidget(Container):
         """
         layer = self.motion_layer.value
         estimated = (self.source.value == SOURCES[0] and layer is not None
-                     and layer.metadata.get(SOURCE_KEY) == "estimate")
+                     and str(layer.metadata.get(SOURCE_KEY, "")).startswith("estimate"))
         current = float(self.regularization.value)
         if any(np.isclose(current, d) for d in (DEFAULT_LAMBDA, BLIND_REGULARIZATION)):
             self.regularization.value = BLIND_REGULARIZATION if estimated else DEFAULT_LAMBDA

@@ -118,6 +118,7 @@ class EstimateWidget(Container):
         if layer.multiscale:
             raise ValueError("multiscale images are not supported")
         plane = np.asarray(layer.data[current_index(layer, self._viewer)])
+        intensity = IntensityMap(plane)  # of the whole plane, also for a preview
         self._preview = None
         if preview:
             shapes = self.region.value
@@ -139,7 +140,7 @@ class EstimateWidget(Container):
                         + (f", {int(self.passes.value)} passes"
                            if METHODS[self.method.value] == "motionnet" else "")
                         + f", length scale {self.length_scale.value:g}")
-        return EstimateJob(plane=IntensityMap(plane).to_unit(plane),
+        return EstimateJob(plane=intensity.to_unit(plane),
                            method=METHODS[self.method.value], device=device,
                            passes=int(self.passes.value),
                            length_scale=float(self.length_scale.value))
