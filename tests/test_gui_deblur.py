@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tifffile
 
 from napari_motion_deblur import __version__
 from napari_motion_deblur.estimation.api import BLIND_REGULARIZATION
 from napari_motion_deblur.gui.field_editing import field_layer_data
+from napari_motion_deblur.gui.io import read_record
 from napari_motion_deblur.gui.sample_data import make_sample
 from napari_motion_deblur.solvers.irc import DEFAULT_LAMBDA
 
@@ -116,7 +118,7 @@ def test_tiny_image_estimate_warns(qtbot, make_napari_viewer, monkeypatch):
     assert "done" not in widget.status.value or "UNRELIABLE" in widget.status.value
 
 
-def test_before_after_toggle_and_result_record(qtbot, make_napari_viewer):
+def test_before_after_toggle_and_result_record(qtbot, make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     sample = make_sample("photograph", size=64)
     image = viewer.add_image(sample.blurred, name="photo")
@@ -139,3 +141,10 @@ def test_before_after_toggle_and_result_record(qtbot, make_napari_viewer):
     assert not result.visible and image.visible and "before" in widget.status.value
     widget.compare_button.clicked.emit()
     assert result.visible and "after" in widget.status.value
+    # the record is saved with the result (JSON in the TIFF description)
+    [path] = result.save(str(tmp_path / "result.tif"), plugin=PLUGIN)
+    saved = read_record(path)
+    assert saved["stages"] == 2 and saved["motion"] == record["motion"]
+    np.testing.assert_array_equal(tifffile.imread(path), result.data)
+    [plain] = result.save(str(tmp_path / "plain.tif"))  # napari's own writer stays the default
+    np.testing.assert_array_equal(tifffile.imread(plain), result.data)

@@ -101,3 +101,58 @@ def write_motion_field(path: str, data, meta: dict) -> list[str]:
     with open(path, "wb") as handle:  # a file object: numpy appends no ".npz"
         np.savez_compressed(handle, **arrays)
     return [str(path)]
+
+
+#: Key of a deblurred layer's record of what made it (``layer.metadata``).
+RECORD_KEY = "deblurred_with"
+#: Key of that record in the JSON a saved TIFF carries as its image description.
+TIFF_RECORD_KEY = "napari-motion-deblur"
+
+
+def write_deblurred_image(path: str, data, meta: dict) -> list[str]:
+    """npe2 single-layer writer: an image layer as TIFF, with the record of what made it.
+
+    The record (``metadata["deblurred_with"]``: input, motion source, stages, iterations,
+    regularization, device, package version) is written as JSON in the TIFF's image
+    description, so that the file keeps it; any other image is written as a plain TIFF.
+
+    Parameters
+    ----------
+    path : str
+        Destination; ``.tif`` is appended unless it ends in ``.tif`` or ``.tiff``.
+    data : numpy.ndarray
+        The image layer's data.
+    meta : dict
+        The layer's attributes (``rgb`` and ``metadata`` are used).
+
+    Returns
+    -------
+    list of str
+        The written path.
+    """
+    import json
+
+    import tifffile
+
+    path = Path(path)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        path = path.with_name(path.name + ".tif")
+    record = (meta.get("metadata") or {}).get(RECORD_KEY)
+    description = json.dumps({TIFF_RECORD_KEY: record}) if record else None
+    tifffile.imwrite(path, np.asarray(data), photometric="rgb" if meta.get("rgb") else None,
+                     description=description, metadata=None)
+    return [str(path)]
+
+
+def read_record(path) -> dict | None:
+    """The deblurring record saved in a TIFF by :func:`write_deblurred_image`, or ``None``."""
+    import json
+
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        description = tif.pages[0].description
+    try:
+        return json.loads(description).get(TIFF_RECORD_KEY)
+    except (ValueError, AttributeError):
+        return None

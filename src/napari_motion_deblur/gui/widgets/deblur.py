@@ -24,6 +24,7 @@ from ...estimation.api import BLIND_REGULARIZATION
 from ...motion import MAX_LENGTH
 from ...solvers.irc import DEFAULT_LAMBDA, MAX_STAGES
 from ..field_editing import ORIGINAL_KEY, SOURCE_KEY
+from ..io import RECORD_KEY
 from ._common import (
     DEVICES,
     IntensityMap,
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
 SOURCES = ("Motion layer", "Uniform motion", "PSF layer")
 STACK_MODES = ("current slice", "all slices")
-#: Key of the result layer's record of what made it.
-RECORD_KEY = "deblurred_with"
 
 
 class DeblurWidget(Container):
