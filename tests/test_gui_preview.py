@@ -119,13 +119,14 @@ def test_estimate_preview_of_a_region_is_placed_over_it_and_not_followed(qtbot, 
 def test_estimate_shows_busy_progress_and_cancel_discards(qtbot, make_napari_viewer,
                                                           monkeypatch):
     seen = []
-    _fake_estimator(monkeypatch, seen, delay=1.0)
+    _fake_estimator(monkeypatch, seen, delay=2.5)
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((64, 64), np.float32), name="img")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Estimate motion")
     widget.reset_choices()
     widget.run_button.clicked.emit()
     assert widget.running and widget.progress.max == 0 and widget.cancel_button.enabled
+    qtbot.waitUntil(lambda: widget.status.value.endswith(" s"), timeout=5_000)  # time so far
     widget.cancel_button.clicked.emit()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
     assert seen and "img motion" not in viewer.layers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +17,7 @@ from magicgui.widgets import (
 )
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import QTimer
 
 from ...estimation.api import BLIND_LENGTH_SCALE, DEFAULT_PASSES
 from ...estimation.motionnet import MAX_PASSES
@@ -93,6 +95,10 @@ class EstimateWidget(Container):
         self._target = None
         self._preview = None
         self._cancelled = False
+        self._running_text, self._started = "", 0.0
+        self._clock = QTimer()
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
         self.run_button.changed.connect(self.run)
         self.preview_button.changed.connect(self.preview)
         self.cancel_button.changed.connect(self.cancel)
@@ -166,7 +172,10 @@ class EstimateWidget(Container):
         self._cancelled = False
         self.progress.max = 0  # busy: the estimator reports no progress
         what = "preview" if preview else "estimating"
-        self.status.value = f"{what} ({self.method.value}, {job.device})..."
+        self._running_text = f"{what} ({self.method.value}, {job.device})"
+        self._started = time.perf_counter()
+        self.status.value = f"{self._running_text}..."
+        self._clock.start()
         worker = create_worker(run_estimate, job, _start_thread=False)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
@@ -212,7 +221,14 @@ class EstimateWidget(Container):
         show_error(f"Estimate motion failed: {err}")
         self.status.value = "failed"
 
+    def _tick(self) -> None:
+        """While running: the time so far (the estimator reports no progress of its own)."""
+        if self.worker is not None and not self._cancelled:
+            seconds = time.perf_counter() - self._started
+            self.status.value = f"{self._running_text}... {seconds:.0f} s"
+
     def _on_finished(self) -> None:
+        self._clock.stop()
         self.worker = None
         self.run_button.enabled = self.preview_button.enabled = True
         self.cancel_button.enabled = False
