@@ -59,10 +59,15 @@ def test_generator_yields_typed_updates_and_returns_the_final_estimate(problem):
 def test_uniform_field_via_nonuniform_path_equals_psf_path(sharp):
     field = MotionField.uniform(sharp.shape, 13.0, 60.0)
     blurred = blur(sharp, field, noise_sigma=0.01, seed=1)
-    via_field = deconvolve(blurred, field)
+    via_nodes = deconvolve(blurred, field, operator="nodes")
     via_psf = deconvolve(blurred, motion_kernel(13.0, 60.0))
+    assert np.abs(via_nodes - via_psf).max() < 2e-3
+    # The exact per-pixel data term samples the same streak (1 read per pixel of streak),
+    # not the rasterized kernel: close to the PSF path, not equal to it.
+    via_field = deconvolve(blurred, field)
     via_pair = deconvolve(blurred, (13.0, 60.0))
-    assert np.abs(via_field - via_psf).max() < 2e-3
+    difference = np.abs(via_field - via_psf)
+    assert difference.mean() < 3e-3 and difference.max() < 0.05
     np.testing.assert_array_equal(via_field, via_pair)
 
 

@@ -101,6 +101,7 @@ def iter_deconvolve(
     model: IRCNet | None = None,
     *,
     saturation: float | None = None,
+    operator: str = "exact",
     settings: DeconvolutionSettings | None = None,
 ) -> Generator[DeconvolutionProgress, None, np.ndarray]:
     """Deconvolve stage by stage, yielding a :class:`DeconvolutionProgress` after each stage.
@@ -111,14 +112,14 @@ def iter_deconvolve(
     """
     config = deconvolution_settings(settings, stages=stages, iterations=iterations,
                                     regularization=regularization, device=device,
-                                    saturation=saturation)
+                                    saturation=saturation, operator=operator)
     img, layout = as_float_image(image)
     target = check_motion_or_psf(motion_or_psf, img.shape[:2])
     net = model if model is not None else get_model(config.device)
     dev = net.inverse_bank.device
     stages = config.stages
     if isinstance(target, MotionField):
-        ops = net.motion_operators(target)
+        ops = net.motion_operators(target, exact=config.operator == "exact")
     else:
         ops = net.psf_operators(torch.from_numpy(target), img.shape[:2])
     colour = img[..., :3]
@@ -151,6 +152,7 @@ def deconvolve(
     model: IRCNet | None = None,
     *,
     saturation: float | None = None,
+    operator: str = "exact",
     settings: DeconvolutionSettings | None = None,
 ) -> np.ndarray:
     """Remove known blur with IRC-Net (non-blind; per-pixel motion or a uniform PSF).
@@ -178,9 +180,13 @@ def deconvolve(
     saturation : float, optional
         Treat observed values at or above this level as clipped highlights: they and their 8
         neighbours are left out of the data term (the prior fills them in). Default: keep all.
+    operator : {"exact", "nodes"}
+        Blur of a motion field in the data term: every pixel along its own streak (default),
+        or the paper's node-based blend of bank kernels (faster, less faithful).
     settings : DeconvolutionSettings, optional
         All of the above in one validated object; when given, it is used instead of
-        ``stages``, ``iterations``, ``regularization``, ``device`` and ``saturation``.
+        ``stages``, ``iterations``, ``regularization``, ``device``, ``saturation`` and
+        ``operator``.
 
     Returns
     -------
@@ -193,7 +199,7 @@ def deconvolve(
         For an unusable image, field, PSF or parameter (the message says what is accepted).
     """
     gen = iter_deconvolve(image, motion_or_psf, stages, iterations, regularization, device, model,
-                          saturation=saturation, settings=settings)
+                          saturation=saturation, operator=operator, settings=settings)
     while True:
         try:
             next(gen)

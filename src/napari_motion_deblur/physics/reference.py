@@ -155,3 +155,45 @@ class ReferenceBlur:
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """``K^T y`` for an (H, W) image, by the matrix."""
         return (self.matrix.T @ np.asarray(y, np.float64).ravel()).reshape(self.shape)
+
+
+class PerPixelBlur(torch.nn.Module):
+    """The exact per-pixel linear-motion blur as a fast torch operator (forward only).
+
+    The same model as :class:`ReferenceBlur` (gather order, edge clamping) with fewer samples:
+    ``samples_per_pixel`` bilinear reads per pixel of the longest streak, batched into one
+    ``grid_sample`` call. IRC-Net can use it as its data term (``exact=True``), with the bank's
+    inverse filters as the preconditioner.
+
+    Parameters
+    ----------
+    field : MotionField
+        Per-pixel linear motion of the image the operator acts on.
+    samples_per_pixel : float
+        Trapezoid samples per pixel of streak (1 is within ~1e-3 of the reference on photos).
+    device : torch device
+    """
+
+    def __init__(self, field: MotionField, samples_per_pixel: float = 1.0, device="cpu"):
+        super().__init__()
+        half = torch.from_numpy(linear_path(field)[1]).float()  # (2, H, W), +D/2
+        h, w = field.shape
+        longest = 2.0 * float(torch.hypot(half[0], half[1]).max())
+        n = max(2, int(np.ceil(longest * samples_per_pixel)) + 1)
+        s = torch.linspace(-1.0, 1.0, n)
+        weights = torch.full((n,), 1.0 / (n - 1))
+        weights[[0, -1]] *= 0.5
+        rows = torch.arange(h, dtype=torch.float32)[:, None] + s[:, None, None] * half[0]
+        cols = torch.arange(w, dtype=torch.float32)[None] + s[:, None, None] * half[1]
+        grid = torch.stack([2.0 * cols.clamp(0, w - 1) / max(w - 1, 1) - 1.0,
+                            2.0 * rows.clamp(0, h - 1) / max(h - 1, 1) - 1.0], dim=-1)
+        self.register_buffer("grid", grid.to(device))  # (n, H, W, 2)
+        self.register_buffer("weights", weights.to(device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, H, W) -> (B, H, W)."""
+        n = self.grid.shape[0]
+        planes = x.reshape(1, -1, *x.shape[-2:]).expand(n, -1, -1, -1)
+        out = F.grid_sample(planes, self.grid.to(x.dtype), mode="bilinear",
+                            padding_mode="border", align_corners=True)
+        return torch.einsum("n,nbhw->bhw", self.weights.to(x.dtype), out).reshape(x.shape)

@@ -37,9 +37,14 @@ from ..physics.inverse_filters import (
 from ..physics.kernels import BANK_RADIUS, bank_kernels, odd_square
 from ..physics.operators import DEFAULT_STRIDE, mix_bank, node_mixture
 from ..physics.patches import PatchGrid, centred_spectrum, symmetric_indices
+from ..physics.reference import PerPixelBlur
 from ..settings import DEFAULT_LAMBDA, MAX_STAGES
 
-__all__ = ["DEFAULT_LAMBDA", "MAX_STAGES", "IRCNet", "Operators", "gradients", "soft_threshold"]
+#: Streak samples per pixel of the exact data term (see :class:`PerPixelBlur`).
+EXACT_SAMPLES_PER_PIXEL = 1.0
+
+__all__ = ["DEFAULT_LAMBDA", "EXACT_SAMPLES_PER_PIXEL", "MAX_STAGES", "IRCNet", "Operators",
+           "gradients", "soft_threshold"]
 
 
 def gradients(x: torch.Tensor) -> torch.Tensor:
@@ -64,6 +69,9 @@ class Operators:
     blur: torch.Tensor
     inverse: torch.Tensor
     pad: int
+    #: When set, the data term's blur ``K x`` is this exact per-pixel operator (on the extended
+    #: domain) instead of the node filters, which then only precondition (through ``inverse``).
+    exact: PerPixelBlur | None = None
 
 
 class IRCNet(nn.Module):
@@ -92,16 +100,25 @@ class IRCNet(nn.Module):
         self.register_buffer("gradient_filters", GRADIENT_FILTERS.clone())
 
     # ---------------------------------------------------------------- operators
-    def motion_operators(self, field: MotionField) -> Operators:
-        """Blur and inverse-filter operators for a per-pixel motion field (lengths <= 35)."""
+    def motion_operators(self, field: MotionField, exact: bool = False,
+                         samples_per_pixel: float = EXACT_SAMPLES_PER_PIXEL) -> Operators:
+        """Blur and inverse-filter operators for a per-pixel motion field (lengths <= 35).
+
+        ``exact``: the data term blurs each pixel along its own streak
+        (:class:`~napari_motion_deblur.physics.reference.PerPixelBlur`, ``samples_per_pixel``
+        reads per pixel of streak) instead of blending node kernels; the node inverse filters
+        stay the preconditioner and the line search keeps every step a descent on the exact
+        objective.
+        """
         device = self.inverse_bank.device
         pad = _working_pad(BANK_RADIUS)
         extended = MotionField(np.pad(field.length, pad, mode="edge"),
                                np.pad(field.angle, pad, mode="edge"))
         grid = self._grid(extended.shape, BANK_RADIUS, self.support)
         mixture = node_mixture(extended, grid, device)
+        per_pixel = PerPixelBlur(extended, samples_per_pixel, device) if exact else None
         return Operators(grid, mix_bank(mixture, self.kernel_bank),
-                         mix_bank(mixture, self.inverse_bank), pad)
+                         mix_bank(mixture, self.inverse_bank), pad, per_pixel)
 
     def psf_operators(self, psf: torch.Tensor, shape: tuple[int, int]) -> Operators:
         """Blur and inverse-filter operators for one uniform PSF (summing to 1) on ``shape``."""
@@ -165,7 +182,11 @@ class IRCNet(nn.Module):
         spectra = _NodeSpectra(grid, ops, self.gradient_filters)
         x = y
         x_hat = spectra.of_image(x)
-        blurred = spectra.apply(lambda r: x_hat[..., r[0] : r[1], :, :, :] * spectra.blur(r))
+        if ops.exact is not None:
+            blurred = ops.exact(x)
+        else:
+            blurred = spectra.apply(
+                lambda r: x_hat[..., r[0] : r[1], :, :, :] * spectra.blur(r))
         grad_x = gradients(x)
         beta = torch.zeros_like(grad_x)
         for s in range(n_stages):
@@ -180,8 +201,11 @@ class IRCNet(nn.Module):
                     spectra.inverse(r, 0) * grid.spectra(d, r)
                     - spectra.coupling(r) * xh[..., r[0] : r[1], :, :, :]))
                 step_hat = spectra.of_image(step)
-                blurred_step = spectra.apply(
-                    lambda r, sh=step_hat: sh[..., r[0] : r[1], :, :, :] * spectra.blur(r))
+                if ops.exact is not None:
+                    blurred_step = ops.exact(step)
+                else:
+                    blurred_step = spectra.apply(
+                        lambda r, sh=step_hat: sh[..., r[0] : r[1], :, :, :] * spectra.blur(r))
                 seen_step = mask * blurred_step
                 grad_step = gradients(step)
                 gain = ((seen_step * data).sum((-2, -1))
