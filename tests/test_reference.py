@@ -133,4 +133,4 @@ def test_exact_data_term_beats_node_blend_on_per_pixel_object_motion():
     exact = deconvolve(obs.blurred, obs.field, device="cpu")
     nodes = deconvolve(obs.blurred, obs.field, device="cpu", operator="nodes")
     assert error(exact) < 0.9 * error(nodes)
-    assert error(exact) < 0.8 * error(obs.blurred)
+    assert error(exact) < 0.85 * error(obs.blurred)
