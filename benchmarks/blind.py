@@ -24,6 +24,7 @@ and of each blind chain (the ablation rows); how many cases end below the blurry
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -34,11 +35,23 @@ from motion import best_uniform
 from skimage import io
 
 from napari_motion_deblur.deconvolution import deconvolve
-from napari_motion_deblur.estimation.api import deblur, estimate_with_confidence
-from napari_motion_deblur.estimation.motionnet import streak_error
+from napari_motion_deblur.estimation.api import (
+    BLIND_REGULARIZATION,
+    MotionEstimate,
+    deblur,
+    estimate_with_confidence,
+)
+from napari_motion_deblur.estimation.motionnet import (
+    load_weights,
+    luminance,
+    predict,
+    streak_error,
+)
+from napari_motion_deblur.estimation.spectral import cepstral_check
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
 from napari_motion_deblur.physics.degradation import degrade, strong_shake_field
 from napari_motion_deblur.physics.synthesis import object_motion_field, uniform_random_field
+from napari_motion_deblur.settings import DeconvolutionSettings
 from napari_motion_deblur.training.motionnet import folder_split
 
 SETS = {"moderate": 21.0, "severe": 35.0}
@@ -46,23 +59,62 @@ KINDS = {"camera": strong_shake_field, "objects": object_motion_field,
          "uniform": uniform_random_field}
 VARIANTS = ("linear", "realistic")
 SIDE = 320
+#: Seeds of each data set's cases (the same cases whichever sets one run covers).
+DATASET_SEEDS = {"set12": 0, "cbsd68": 1, "train400-held-out": 2}
 
 
-def _chain_shipped_v01(blurred):
-    """``deblur()`` as shipped in v0.1: 4 passes + cepstral check, unconfirmed x0.8, 2x TV."""
-    return deblur(blurred, device="cpu", length_scale=0.8, regularization=0.0016)
+#: Motion-Net as shipped in v0.1 (trained on the node operator's blur only); the ablation rows
+#: up to ``scale0.7`` use it, so that each row changes one thing.
+BASELINE_WEIGHTS = Path(__file__).resolve().parent / "weights" / "motionnet_v0.1.pt"
+_baseline: list = []
 
 
-def _chain_deblur(blurred):
-    """``deblur()`` with its current defaults."""
+def baseline_estimate(blurred: np.ndarray) -> MotionField:
+    """The v0.1 network's raw estimate (4 test-time passes, no cepstral check)."""
+    if not _baseline:
+        _baseline.append(load_weights(str(BASELINE_WEIGHTS)))
+    return predict(_baseline[0], np.clip(luminance(blurred[..., None] if blurred.ndim == 2
+                                                   else blurred), 0, 1), "cpu", passes=4)
+
+
+def _chain(doc, threshold=8.0, scale=0.8, **deconvolution):
+    deconvolution.setdefault("regularization", "auto")
+    deconvolution.setdefault("operator", "nodes")
+    settings = DeconvolutionSettings(device="cpu", base=BLIND_REGULARIZATION, **deconvolution)
+
+    def run(blurred, raw):
+        estimate = MotionEstimate(*cepstral_check(luminance_of(blurred), raw,
+                                                  threshold=threshold))
+        field = estimate.for_deblurring(scale)
+        return deconvolve(blurred, field, settings=settings), field
+    run.__doc__ = doc
+    return run
+
+
+def _chain_deblur(blurred, raw):
+    """``deblur()`` as shipped now (its own estimate, with the shipped weights)."""
     return deblur(blurred, device="cpu")
 
 
-#: Ablation rows: name -> (blurred image -> (result, field used)).
+#: Ablation rows, each adding one change to the row before it:
+#: name -> ((blurred, raw v0.1 estimate) -> (result, field used)).
 CHAINS = {
-    "v0.1": _chain_shipped_v01,
+    "v0.1": _chain("v0.1's `deblur()`: cepstral check at 8, unconfirmed lengths x0.8, TV weight "
+                   "2x the non-blind default, node operator", regularization=BLIND_REGULARIZATION),
+    "noise": _chain("+ TV weight from the measured noise level (`regularization='auto'`)"),
+    "sat": _chain("+ clipped highlights left out of the data term (`saturation=0.98`)",
+                  saturation=0.98),
+    "check4": _chain("+ cepstral check threshold 4", threshold=4.0, saturation=0.98),
+    "scale0.7": _chain("+ unconfirmed lengths x0.7", threshold=4.0, scale=0.7,
+                       saturation=0.98),
+    "exact": _chain("`scale0.7` with the exact per-pixel data term (not the default for blind)",
+                    threshold=4.0, scale=0.7, saturation=0.98, operator="exact"),
     "deblur": _chain_deblur,
 }
+
+
+def luminance_of(image: np.ndarray) -> np.ndarray:
+    return np.clip(luminance(image[..., None] if image.ndim == 2 else image), 0, 1)
 
 
 def length_ratio_error(estimate: MotionField, truth: MotionField) -> float:
@@ -92,8 +144,9 @@ def datasets(args) -> dict[str, list[tuple[str, np.ndarray]]]:
         held_out = folder_split(args.data / "train400")[1][: args.images]
         return {"train400-held-out": [(f"heldout{i}", centre_crop(im))
                                       for i, im in enumerate(held_out)]}
-    return {"set12": load(args.data / "set12", args.images),
-            "cbsd68": load(args.data / "cbsd68", args.images)}
+    chosen = args.datasets.split(",")
+    return {name: load(args.data / name, args.images) for name in ("set12", "cbsd68")
+            if name in chosen}
 
 
 def run_case(sharp, kind, max_length, variant, seed, chains):
@@ -105,14 +158,20 @@ def run_case(sharp, kind, max_length, variant, seed, chains):
            "mse_oracle_uniform": best_uniform(field)[1],
            "mse_zero": streak_error(MotionField.uniform(field.shape, 0.0, 0.0), field),
            "psnr_blurry": psnr(blurred, truth), "ssim_blurry": ssim(blurred, truth)}
-    raw = estimate_with_confidence(blurred, device="cpu").field
-    row["mse_estimate"] = streak_error(raw, field)
-    row["length_error_estimate"] = length_ratio_error(raw, field)
+    raw = baseline_estimate(blurred)
+    shipped = estimate_with_confidence(blurred, device="cpu").field
+    for name, est in (("estimate_v01", raw), ("estimate", shipped)):
+        row[f"mse_{name}"] = streak_error(est, field)
+        row[f"length_error_{name}"] = length_ratio_error(est, field)
+    nonblind = deconvolve(blurred, field, device="cpu", operator="nodes")
+    row["psnr_nonblind_nodes"] = psnr(nonblind, truth)
     nonblind = deconvolve(blurred, field, device="cpu")
     row["psnr_nonblind"], row["ssim_nonblind"] = psnr(nonblind, truth), ssim(nonblind, truth)
+    nonblind = deconvolve(blurred, field, device="cpu", regularization="auto", saturation=0.98)
+    row["psnr_nonblind_auto"] = psnr(nonblind, truth)
     for name in chains:
         start = time.perf_counter()
-        result, used = CHAINS[name](blurred)
+        result, used = CHAINS[name](blurred, raw)
         row[f"seconds_{name}"] = time.perf_counter() - start
         row[f"psnr_{name}"], row[f"ssim_{name}"] = psnr(result, truth), ssim(result, truth)
         row[f"mse_{name}"] = streak_error(used, field)
@@ -122,12 +181,14 @@ def run_case(sharp, kind, max_length, variant, seed, chains):
 
 def summarize(rows, chains):
     out = {"cases": len(rows)}
-    keys = ["mse_estimate", "mse_oracle_uniform", "mse_zero", "psnr_blurry", "ssim_blurry",
-            "psnr_nonblind", "ssim_nonblind"]
+    keys = ["mse_estimate", "mse_estimate_v01", "mse_oracle_uniform", "mse_zero",
+            "psnr_blurry", "ssim_blurry", "psnr_nonblind_nodes", "psnr_nonblind",
+            "ssim_nonblind", "psnr_nonblind_auto"]
     keys += [f"{m}_{c}" for c in chains for m in ("psnr", "ssim", "mse", "seconds")]
     for key in keys:
         out[key] = float(np.mean([r[key] for r in rows]))
-    for key in ["length_error_estimate"] + [f"length_error_{c}" for c in chains]:
+    for key in (["length_error_estimate", "length_error_estimate_v01"]
+                + [f"length_error_{c}" for c in chains]):
         out[key] = float(np.nanmedian([r[key] for r in rows]))
     for c in chains:
         out[f"below_blurry_{c}"] = int(sum(r[f"psnr_{c}"] < r["psnr_blurry"] for r in rows))
@@ -136,19 +197,22 @@ def summarize(rows, chains):
 
 def table(title, groups, chains):
     lines = [f"\n### {title}\n",
-             "| set | cases | field MSE est. / oracle / zero | length err. est. | PSNR blurry "
-             "| PSNR non-blind | " + " | ".join(f"PSNR {c}" for c in chains)
-             + " | SSIM blurry / non-blind / " + " / ".join(chains)
-             + " | below blurry (" + " / ".join(chains) + ") |",
+             "| set | cases | field MSE: Motion-Net shipped / v0.1 / uniform oracle / zero "
+             "| length err. shipped / v0.1 | PSNR blurry | PSNR non-blind: nodes / exact / "
+             "exact+auto+sat | " + " | ".join(f"PSNR {c}" for c in chains)
+             + " | SSIM blurry / non-blind / deblur | below blurry: "
+             + " / ".join(chains) + " |",
              "|---|---|---|---|---|---|" + "---|" * len(chains) + "---|---|"]
     for label, s in groups.items():
+        ssim_blind = f"{s['ssim_deblur']:.3f}" if "deblur" in chains else "-"
         lines.append(
-            f"| {label} | {s['cases']} | {s['mse_estimate']:.1f} / {s['mse_oracle_uniform']:.1f}"
-            f" / {s['mse_zero']:.1f} | {s['length_error_estimate']:.2f} | {s['psnr_blurry']:.2f}"
-            f" | {s['psnr_nonblind']:.2f} | "
+            f"| {label} | {s['cases']} | {s['mse_estimate']:.1f} / {s['mse_estimate_v01']:.1f}"
+            f" / {s['mse_oracle_uniform']:.1f} / {s['mse_zero']:.1f} | "
+            f"{s['length_error_estimate']:.2f} / {s['length_error_estimate_v01']:.2f} | "
+            f"{s['psnr_blurry']:.2f} | {s['psnr_nonblind_nodes']:.2f} / {s['psnr_nonblind']:.2f}"
+            f" / {s['psnr_nonblind_auto']:.2f} | "
             + " | ".join(f"{s[f'psnr_{c}']:.2f}" for c in chains)
-            + f" | {s['ssim_blurry']:.3f} / {s['ssim_nonblind']:.3f} / "
-            + " / ".join(f"{s[f'ssim_{c}']:.3f}" for c in chains) + " | "
+            + f" | {s['ssim_blurry']:.3f} / {s['ssim_nonblind']:.3f} / {ssim_blind} | "
             + " / ".join(str(s[f"below_blurry_{c}"]) for c in chains) + " |")
     return lines
 
@@ -163,6 +227,10 @@ def main(argv=None):
     parser.add_argument("--chains", default=",".join(CHAINS),
                         help=f"comma-separated ablation rows, of {', '.join(CHAINS)}")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--datasets", default="set12,cbsd68", help="test sets to run")
+    parser.add_argument("--merge", nargs="*", type=Path, default=[],
+                        help="JSON results of earlier runs (e.g. one per data set, run in "
+                             "parallel) to tabulate together instead of running")
     parser.add_argument("--name", default=None, help="results file name")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -172,7 +240,13 @@ def main(argv=None):
         raise SystemExit(f"unknown chains {unknown}; known: {list(CHAINS)}")
     variants = args.variants.split(",")
     rows = []
-    for d, (dataset, images) in enumerate(datasets(args).items()):
+    for path in args.merge:
+        earlier = json.loads(path.read_text())
+        chains, rows = earlier["chains"], rows + earlier["cases"]
+        args.images = max(args.images, len({r["image"] for r in earlier["cases"]}))
+    sets = {} if args.merge else datasets(args)
+    for dataset, images in sets.items():
+        d = DATASET_SEEDS[dataset]
         for s, (set_name, max_length) in enumerate(SETS.items()):
             for i, (image_name, sharp) in enumerate(images):
                 for k, kind in enumerate(KINDS):

@@ -20,6 +20,7 @@ from napari_motion_deblur.gui.field_editing import FIELD_KEY, ORIGINAL_KEY, fiel
 from napari_motion_deblur.gui.sample_data import truth_name
 from napari_motion_deblur.gui.widgets.launch import TAB_TITLES, setup_demo_viewer
 from napari_motion_deblur.motion import MotionField
+from napari_motion_deblur.settings import DeblurSettings
 from napari_motion_deblur.solvers.irc import DEFAULT_LAMBDA
 
 pytestmark = pytest.mark.gui
@@ -117,7 +118,10 @@ def test_tour_estimate_edit_deblur_uses_the_edited_estimate(qtbot, make_napari_v
     [job] = jobs
     assert job.motion is edited  # the estimated, edited field, not the ground truth
     assert job.motion is not viewer.layers[TRUTH].metadata[FIELD_KEY]
-    assert job.regularization == pytest.approx(BLIND_REGULARIZATION)
+    assert job.settings.regularization == pytest.approx(BLIND_REGULARIZATION)
+    # an estimate is deblurred with the blind settings: clipped highlights out, node operator
+    assert job.settings.saturation == DeblurSettings().deconvolution.saturation is not None
+    assert job.settings.operator == "nodes"
     result = viewer.layers["Photograph (blurred) deblurred"]
     assert "edited by hand" in result.metadata["deblurred_with"]["motion"]
     assert "estimate" in result.metadata["deblurred_with"]["motion"]

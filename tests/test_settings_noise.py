@@ -134,3 +134,26 @@ def test_degradation_is_deterministic_by_seed(realistic):
     if realistic:
         assert 0.0 <= a.blurred.min() and a.blurred.max() <= 1.0
         assert a.settings["jpeg_quality"] == 90
+
+
+def test_deblur_keywords_and_settings_object_give_the_blind_defaults(monkeypatch):
+    from napari_motion_deblur.estimation import api
+
+    seen = []
+
+    def spy(image, field, settings):
+        seen.append(settings)
+        return np.zeros_like(image), field
+
+    monkeypatch.setattr(api, "deconvolve", lambda image, field, settings: spy(
+        image, field, settings)[0])
+    image = np.random.default_rng(6).uniform(0, 1, (48, 48)).astype(np.float32)
+    api.deblur(image, device="cpu", passes=1)
+    api.deblur(image, settings=DeblurSettings(
+        estimation=EstimationSettings(passes=1, device="cpu")))
+    blind = DeblurSettings().deconvolution
+    assert seen[0] == blind.replace(device="cpu")
+    assert seen[1] == blind
+    assert blind.operator == "nodes" and blind.regularization == "auto"
+    with pytest.raises(ValueError, match="DeblurSettings"):
+        api.deblur(image, settings=DeconvolutionSettings())

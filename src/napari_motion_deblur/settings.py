@@ -158,10 +158,17 @@ class EstimationSettings:
         return dataclasses.replace(self, **changes)
 
 
+#: Blind deblurring leaves observed values at or above this level out of the data term.
+BLIND_SATURATION = 0.98
+
+
 def _blind_deconvolution() -> DeconvolutionSettings:
+    # An estimated field is noisy pixel by pixel: the node operator's blend over ~48 px
+    # averages it, which measured better for blind deblurring than the exact per-pixel data
+    # term (benchmarks/results/blind_tuning_v2.md), while the exact one wins with a known field.
     return DeconvolutionSettings(
-        regularization=BLIND_REGULARIZATION_FACTOR * DEFAULT_LAMBDA,
-        base=BLIND_REGULARIZATION_FACTOR * DEFAULT_LAMBDA)
+        regularization="auto", base=BLIND_REGULARIZATION_FACTOR * DEFAULT_LAMBDA,
+        saturation=BLIND_SATURATION, operator="nodes")
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,8 @@ class DeblurSettings:
     ----------
     estimation : EstimationSettings
     deconvolution : DeconvolutionSettings
-        Default: twice the non-blind TV weight.
+        Default: TV weight from the measured noise level, starting from twice the non-blind
+        default; clipped highlights (>= 0.98) left out; the node operator.
     length_scale : float
         Factor in (0, 1.5] on the estimated lengths the cepstrum did not confirm.
     """

@@ -26,7 +26,6 @@ from ..settings import (
     DEFAULT_PASSES,
     METHODS,
     DeblurSettings,
-    DeconvolutionSettings,
     EstimationSettings,
     check_length_scale,
 )
@@ -185,9 +184,9 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
     if settings is None:  # validated here, before the estimation
         settings = DeblurSettings(
             estimation=EstimationSettings(method=method, passes=passes, device=device),
-            deconvolution=DeconvolutionSettings(
+            deconvolution=_DEFAULT_BLIND.deconvolution.replace(
                 stages=stages, iterations=iterations, regularization=regularization,
-                saturation=saturation, device=device, base=BLIND_REGULARIZATION),
+                saturation=saturation, device=device),
             length_scale=length_scale)
     elif not isinstance(settings, DeblurSettings):
         raise ValueError(f"settings must be a DeblurSettings, got {type(settings).__name__}")

@@ -13,6 +13,7 @@ import numpy as np
 from ...deconvolution import iter_deconvolve
 from ...estimation.api import estimate_with_confidence
 from ...motion import MotionField
+from ...settings import DeconvolutionSettings
 
 
 class IntensityMap:
@@ -58,10 +59,7 @@ class DeblurJob:
 
     planes: tuple
     motion: object  # MotionField, (length, angle) or a 2-D PSF array
-    stages: int
-    iterations: int
-    regularization: float
-    device: str
+    settings: DeconvolutionSettings
     intensity: IntensityMap | None = None
 
 
@@ -107,10 +105,7 @@ def run_deblur(job: DeblurJob) -> Generator[DeblurUpdate | JobError, None, int]:
     """
     for i, (index, plane) in enumerate(job.planes):
         try:
-            for progress in iter_deconvolve(plane, job.motion, stages=job.stages,
-                                            iterations=job.iterations,
-                                            regularization=job.regularization,
-                                            device=job.device):
+            for progress in iter_deconvolve(plane, job.motion, settings=job.settings):
                 values = (None if job.intensity is None
                           else job.intensity.from_unit(progress.estimate))
                 yield DeblurUpdate(tuple(index), i, len(job.planes), progress.stage,

@@ -22,6 +22,7 @@ from ... import __version__
 from ...deconvolution import resolve_device
 from ...estimation.api import BLIND_REGULARIZATION
 from ...motion import MAX_LENGTH
+from ...settings import DeblurSettings, DeconvolutionSettings
 from ...solvers.irc import DEFAULT_LAMBDA, MAX_STAGES
 from ..field_editing import ORIGINAL_KEY, SOURCE_KEY
 from ..io import RECORD_KEY
@@ -130,14 +131,18 @@ class DeblurWidget(Container):
         layer = self.image.value
         self.stack_mode.visible = layer is not None and spatial_ndim(layer) > 0
 
+    def _estimated(self) -> bool:
+        """Whether the chosen motion is an estimate (blind settings apply), not a known field."""
+        layer = self.motion_layer.value
+        return (self.source.value == SOURCES[0] and layer is not None
+                and str(layer.metadata.get(SOURCE_KEY, "")).startswith("estimate"))
+
     def _sync_regularization(self, *_):
         """Default regularization for the motion source: twice as much for an estimate.
 
         A value the user typed (neither default) is left alone.
         """
-        layer = self.motion_layer.value
-        estimated = (self.source.value == SOURCES[0] and layer is not None
-                     and str(layer.metadata.get(SOURCE_KEY, "")).startswith("estimate"))
+        estimated = self._estimated()
         current = float(self.regularization.value)
         if any(np.isclose(current, d) for d in (DEFAULT_LAMBDA, BLIND_REGULARIZATION)):
             self.regularization.value = BLIND_REGULARIZATION if estimated else DEFAULT_LAMBDA
@@ -200,13 +205,18 @@ class DeblurWidget(Container):
         device, warning = resolve_device_name(self.device.value)
         if warning:
             show_warning(warning)
-        job = DeblurJob(planes=planes, motion=motion, stages=int(self.stages.value),
-                        iterations=int(self.iterations.value),
-                        regularization=float(self.regularization.value), device=device,
-                        intensity=self._map)
+        # An estimated field gets blind deblurring's settings (clipped highlights left out, the
+        # node operator's averaging of the noisy estimate); a known one the non-blind defaults.
+        base = DeblurSettings().deconvolution if self._estimated() else DeconvolutionSettings()
+        settings = base.replace(stages=int(self.stages.value),
+                                iterations=int(self.iterations.value),
+                                regularization=float(self.regularization.value), device=device)
+        job = DeblurJob(planes=planes, motion=motion, settings=settings, intensity=self._map)
         self._target = (layer, len(indices) > 1)
-        self._record = {"input": layer.name, "motion": about, "stages": job.stages,
-                        "iterations": job.iterations, "regularization": job.regularization,
+        self._record = {"input": layer.name, "motion": about, "stages": settings.stages,
+                        "iterations": settings.iterations,
+                        "regularization": settings.regularization,
+                        "saturation": settings.saturation, "operator": settings.operator,
                         "device": str(resolve_device(device)),
                         "slices": [list(map(int, i)) for i in indices],
                         "package": f"napari-motion-deblur {__version__}"}
@@ -234,7 +244,7 @@ class DeblurWidget(Container):
         self._created = None
         if self._preview is None:  # now, while the CPU is free: no stall once the run is going
             self._result_target = self._result_layer()
-        self.progress.max = len(job.planes) * job.stages
+        self.progress.max = len(job.planes) * job.settings.stages
         self.progress.value = 0
         self.status.value = "starting..."
         worker = create_worker(run_deblur, job, _start_thread=False)
