@@ -102,13 +102,13 @@ CHAINS = {
     "v0.1": _chain("v0.1's `deblur()`: cepstral check at 8, unconfirmed lengths x0.8, TV weight "
                    "2x the non-blind default, node operator", regularization=BLIND_REGULARIZATION),
     "noise": _chain("+ TV weight from the measured noise level (`regularization='auto'`)"),
-    "sat": _chain("+ clipped highlights left out of the data term (`saturation=0.98`)",
-                  saturation=0.98),
-    "check4": _chain("+ cepstral check threshold 4", threshold=4.0, saturation=0.98),
-    "scale0.7": _chain("+ unconfirmed lengths x0.7", threshold=4.0, scale=0.7,
-                       saturation=0.98),
-    "exact": _chain("`scale0.7` with the exact per-pixel data term (not the default for blind)",
-                    threshold=4.0, scale=0.7, saturation=0.98, operator="exact"),
+    "check4": _chain("+ cepstral check threshold 4", threshold=4.0),
+    "sat": _chain("`check4` + clipped highlights left out of the data term (`saturation=0.98`;"
+                  " tried, not kept)", threshold=4.0, saturation=0.98),
+    "scale0.7": _chain("`check4` with unconfirmed lengths x0.7 (tried, not kept)",
+                       threshold=4.0, scale=0.7),
+    "exact": _chain("`check4` with the exact per-pixel data term (tried, not kept for blind)",
+                    threshold=4.0, operator="exact"),
     "deblur": _chain_deblur,
 }
 

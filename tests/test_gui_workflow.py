@@ -119,8 +119,9 @@ def test_tour_estimate_edit_deblur_uses_the_edited_estimate(qtbot, make_napari_v
     assert job.motion is edited  # the estimated, edited field, not the ground truth
     assert job.motion is not viewer.layers[TRUTH].metadata[FIELD_KEY]
     assert job.settings.regularization == pytest.approx(BLIND_REGULARIZATION)
-    # an estimate is deblurred with the blind settings: clipped highlights out, node operator
-    assert job.settings.saturation == DeblurSettings().deconvolution.saturation is not None
+    # an estimate is deblurred with the blind settings (the node operator), not non-blind ones
+    blind = DeblurSettings().deconvolution
+    assert (job.settings.operator, job.settings.saturation) == (blind.operator, blind.saturation)
     assert job.settings.operator == "nodes"
     result = viewer.layers["Photograph (blurred) deblurred"]
     assert "edited by hand" in result.metadata["deblurred_with"]["motion"]

@@ -205,8 +205,8 @@ class DeblurWidget(Container):
         device, warning = resolve_device_name(self.device.value)
         if warning:
             show_warning(warning)
-        # An estimated field gets blind deblurring's settings (clipped highlights left out, the
-        # node operator's averaging of the noisy estimate); a known one the non-blind defaults.
+        # An estimated field gets blind deblurring's settings (the node operator averages the
+        # noisy estimate over ~48 px); a known one the non-blind defaults (exact data term).
         base = DeblurSettings().deconvolution if self._estimated() else DeconvolutionSettings()
         settings = base.replace(stages=int(self.stages.value),
                                 iterations=int(self.iterations.value),

@@ -1,0 +1,89 @@
+"""The cost of each step of blind deblurring, and of the two data-term operators, on 512 x 512.
+
+skimage.data.camera (and astronaut for RGB, cropped to 512 x 512) blurred with a camera-shake
+field up to 35 px, sigma 0.01; median of 5 runs after a warm-up, on the CPU with the given number
+of torch threads (run it on an idle machine). Issue targets: default ``deblur()`` on 512 x 512
+gray <= 2.5 s; non-blind IRC-Net 5 x 2 on 512 x 512 gray <= 0.5 s.
+
+    python benchmarks/blind_speed.py [--threads 2]
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from _common import arguments, machine, save
+from skimage import data
+
+from napari_motion_deblur import blur, deblur, deconvolve
+from napari_motion_deblur.estimation.api import estimate_with_confidence
+from napari_motion_deblur.estimation.motionnet import get_motionnet, predict
+from napari_motion_deblur.estimation.spectral import cepstral_check
+from napari_motion_deblur.physics.noise import noise_sigma
+from napari_motion_deblur.physics.synthesis import camera_shake_field
+from napari_motion_deblur.settings import DeblurSettings
+
+RUNS = 5
+
+
+def median_time(fn) -> float:
+    fn()  # warm-up: weights, filter cache, allocator
+    runs = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return float(np.median(runs))
+
+
+def main():
+    args = arguments(__doc__.splitlines()[0], images=0)
+    gray = data.camera().astype(np.float32) / 255.0
+    rgb = data.astronaut()[:512, :512].astype(np.float32) / 255.0
+    field = camera_shake_field(gray.shape, 0, max_length=35.0)
+    blurred = {"gray": blur(gray, field, 0.01, seed=0), "RGB": blur(rgb, field, 0.01, seed=0)}
+    y = blurred["gray"]
+    blind = DeblurSettings().deconvolution.replace(device="cpu")
+    estimate = estimate_with_confidence(y, device="cpu")
+    raw = predict(get_motionnet(torch.device("cpu")), y, "cpu", passes=4)
+    used = estimate.for_deblurring()
+    steps = {
+        "Motion-Net, 4 passes": lambda: predict(get_motionnet(torch.device("cpu")), y, "cpu",
+                                                passes=4),
+        "cepstral check": lambda: cepstral_check(y, raw),
+        "noise level": lambda: noise_sigma(y),
+        "IRC-Net 5x2, blind settings (node operator, auto TV, clipping mask)":
+            lambda: deconvolve(y, used, settings=blind),
+        "`deblur()`, all defaults": lambda: deblur(y, device="cpu"),
+    }
+    timings = {name: median_time(fn) for name, fn in steps.items()}
+    for name, seconds in timings.items():
+        print(f"{name}: {seconds:.3f} s", flush=True)
+    operators = {}
+    for kind, image in blurred.items():
+        for operator in ("nodes", "exact"):
+            operators[f"{kind}, {operator}"] = median_time(
+                lambda image=image, operator=operator: deconvolve(image, field, device="cpu",
+                                                                  operator=operator))
+            print(f"deconvolve {kind} {operator}: {operators[f'{kind}, {operator}']:.3f} s",
+                  flush=True)
+    total = timings["`deblur()`, all defaults"]
+    lines = [f"# Blind deblurring cost, 512x512 (median of {RUNS})\n",
+             f"Machine: {machine(args.threads)}.\n", "| step (gray) | time |", "|---|---|"]
+    lines += [f"| {name} | {seconds:.2f} s |" for name, seconds in timings.items()]
+    lines += ["", "| non-blind `deconvolve()` 5x2, known field | node operator | exact "
+              "per-pixel data term (default) |", "|---|---|---|"]
+    lines += [f"| {kind} | {operators[f'{kind}, nodes']:.2f} s | "
+              f"{operators[f'{kind}, exact']:.2f} s |" for kind in blurred]
+    lines.append(f"\nTarget `deblur()` <= 2.5 s on 512x512 gray: "
+                 f"{'met' if total <= 2.5 else 'missed'} ({total:.2f} s). Target non-blind "
+                 f"<= 0.5 s: {operators['gray, exact']:.2f} s (exact), "
+                 f"{operators['gray, nodes']:.2f} s (nodes).")
+    save("blind_speed", {"machine": machine(args.threads), "runs": RUNS, "steps": timings,
+                         "deconvolve": operators}, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
