@@ -1,5 +1,8 @@
 """Speed and memory of IRC-Net (5 stages x 2 IRC iterations) against NU-CG, same images, same run.
 
+IRC-Net with the node operator (``operator="nodes"``), the one NU-CG also uses here; the exact
+per-pixel data term (the default for a known field) is timed by ``benchmarks/blind_speed.py``.
+
 * 512x512 gray and RGB (skimage.data.astronaut), a camera-shake field up to 35 px: median of 7
   runs after a warm-up, and NU-CG (ADMM-TV + CG, run to convergence) once on the same images.
 * Scaling 256^2 -> 2048^2 (gray): time and peak resident memory of the deconvolution, each size
@@ -57,7 +60,8 @@ def child(size: int, device: str, threads: int, inputs: str) -> None:
     with np.load(inputs) as saved:  # made by the parent: only deconvolution counts here
         y, field = saved["blurred"], MotionField(saved["length"], saved["angle"])
     get_model(device)
-    seconds = median_time(lambda: deconvolve(y, field, device=device), 3 if size < 2048 else 1)
+    seconds = median_time(lambda: deconvolve(y, field, device=device, operator="nodes"),
+                          3 if size < 2048 else 1)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"size": size, "seconds": seconds, "peak_rss_mb": peak_mb}))
 
@@ -76,7 +80,8 @@ def main():
     rows = {}
     for colour in (False, True):
         y, field = problem(512, colour)
-        irc = median_time(lambda y=y, field=field: deconvolve(y, field, device=args.device), 7)
+        irc = median_time(lambda y=y, field=field: deconvolve(y, field, device=args.device,
+                                                              operator="nodes"), 7)
         channels = torch.from_numpy(np.ascontiguousarray(np.moveaxis(np.atleast_3d(y), -1, 0)))
         start = time.perf_counter()
         admm_tv_cg(channels, NonUniformBlur(field, device=args.device), lam=0.001)
