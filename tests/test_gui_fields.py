@@ -161,3 +161,23 @@ def test_sample_truth_and_confidence_survive_a_round_trip(make_napari_viewer, tm
     [path] = viewer.add_vectors(data, **kwargs).save(str(tmp_path / "est.motion"))
     [read] = viewer.open(path, plugin=None)
     np.testing.assert_allclose(read.metadata["confidence"], confidence)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "npy"])
+def test_reader_declines_damaged_or_foreign_files(tmp_path, damage):
+    from napari_motion_deblur.gui.io import get_reader
+
+    good = tmp_path / "field.npz"
+    MotionField.uniform((40, 50), 9.0, 30.0).save(good)
+    raw = bytearray(good.read_bytes())
+    bad = tmp_path / f"{damage}.motion"
+    if damage == "truncated":
+        bad.write_bytes(bytes(raw[: len(raw) // 2]))
+    elif damage == "flipped":
+        raw[len(raw) // 3] ^= 0xFF
+        bad.write_bytes(bytes(raw))
+    else:
+        np.save(tmp_path / "plain.npy", np.zeros((4, 4)))
+        bad.write_bytes((tmp_path / "plain.npy").read_bytes())
+    assert get_reader(str(bad)) is None
+    assert get_reader(str(good)) is not None

@@ -8,6 +8,8 @@ opens as the Vectors layer. ``.npz`` files (``MotionField.save``) are still read
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +23,21 @@ _EXTENSIONS = (FIELD_EXTENSION, ".npz")
 
 
 def _is_motion_npz(path: str) -> bool:
+    """Whether ``path`` is a readable archive holding ``length`` and ``angle`` (read through)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {"length", "angle"} <= set(data.files)
-    except (OSError, ValueError, EOFError, AttributeError):
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
+        return False
+    if not isinstance(data, np.lib.npyio.NpzFile):  # e.g. an .npy under the name
+        return False
+    try:
+        with data:
+            if not {"length", "angle"} <= set(data.files):
+                return False
+            for key in ("length", "angle"):  # decompress: catches corrupt members too
+                data[key]
+            return True
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
         return False
 
 
