@@ -23,8 +23,8 @@ from napari_motion_deblur.settings import DeblurSettings
 
 REPO = Path(__file__).resolve().parents[1]
 #: 100 % crops (row, col, side) per photograph: regions with text, edges and texture.
-CROPS = {"blurred_street": [(250, 560, 280), (420, 80, 280)],
-         "blurred_car": [(420, 520, 280), (150, 900, 280)]}
+CROPS = {"blurred_street": [(190, 320, 280), (420, 80, 280)],
+         "blurred_car": [(330, 40, 280), (150, 900, 280)]}
 
 
 def _streaks(image: np.ndarray, field, confidence, spacing: int = 40, scale: float = 0.5):

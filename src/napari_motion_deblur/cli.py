@@ -152,26 +152,25 @@ def _run_deblur(args, say) -> None:
     from .deconvolution import deconvolve, get_model, resolve_device
     from .estimation.api import deblur
     from .motion import MotionField
-    from .settings import (
-        BLIND_REGULARIZATION_FACTOR,
-        DEFAULT_LAMBDA,
-        DeconvolutionSettings,
-        EstimationSettings,
-    )
+    from .settings import DeblurSettings, DeconvolutionSettings
 
     known = _field_sources(args, lambda lg, an: MotionField.uniform((4, 4), lg, an))
-    regularization = args.regularization
-    if regularization is None:
-        regularization = DEFAULT_LAMBDA * (1.0 if known is not None
-                                           else BLIND_REGULARIZATION_FACTOR)
-    config = DeconvolutionSettings(stages=args.stages, iterations=args.iterations,
-                                   regularization=regularization, device=args.device)
-    EstimationSettings(method=args.method, passes=args.passes, device=args.device)
+    # Blind runs use deblur()'s settings (noise-adaptive TV weight, node operator), runs with a
+    # known blur the non-blind defaults; the options override either.
+    defaults = DeblurSettings()
+    chosen = {"stages": args.stages, "iterations": args.iterations, "device": args.device}
+    if args.regularization is not None:
+        chosen["regularization"] = args.regularization
+    base = defaults.deconvolution if known is None else DeconvolutionSettings()
+    config = base.replace(**chosen)
+    estimation = defaults.estimation.replace(method=args.method, passes=args.passes,
+                                             device=args.device)
     inputs = find_images(args.inputs)
     targets = _targets(inputs, args.out, lambda s: f"{s.stem}_deblurred{s.suffix}",
                        IMAGE_SUFFIXES, args.overwrite)
     device = str(resolve_device(args.device))
     config = config.replace(device=device)
+    blind = DeblurSettings(estimation.replace(device=device), config, defaults.length_scale)
     net = get_model(device)  # the inverse filters, once for the run
     for src, dst in zip(inputs, targets):
         image = read_image(src)
@@ -180,9 +179,7 @@ def _run_deblur(args, say) -> None:
 
         def work(i, plane, motion=motion):
             if motion is None:
-                return deblur(plane, method=args.method, stages=config.stages,
-                              iterations=config.iterations, device=device,
-                              passes=args.passes, regularization=config.regularization)[0]
+                return deblur(plane, settings=blind)[0]
             return deconvolve(plane, motion[i], model=net, settings=config)
 
         results = _planes(image, src, say, "deblurred", work)
@@ -289,7 +286,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=2,
                    help=f"IRC iterations per stage 1-{MAX_ITERATIONS} (2)")
     p.add_argument("--regularization", type=_weight, help="TV weight, or 'auto' from the "
-                   f"noise level (default {DEFAULT_LAMBDA:g} with a known blur, twice that blind)")
+                   f"noise level (default {DEFAULT_LAMBDA:g} with a known blur; blind: 'auto', "
+                   "from twice that)")
     sub.add_parser("estimate", parents=[files, estimation],
                    help="estimate motion fields, written as <name>_motion.npz")
     p = sub.add_parser("blur", parents=[files, motion],
