@@ -133,7 +133,8 @@ def test_before_after_toggle_and_result_record(qtbot, make_napari_viewer, tmp_pa
     result = viewer.layers["photo deblurred"]
     record = result.metadata["deblurred_with"]
     assert record["stages"] == 2 and record["iterations"] == 3
-    assert record["regularization"] == pytest.approx(BLIND_REGULARIZATION)
+    assert record["regularization"] == "auto"  # deblur()'s rule: from the noise level
+    assert record["regularization_base"] == pytest.approx(BLIND_REGULARIZATION)
     assert record["device"] == "cpu" and __version__ in record["package"]
     assert "photo motion" in record["motion"] and "estimate" in record["motion"]
     assert result.visible

@@ -118,7 +118,10 @@ def test_tour_estimate_edit_deblur_uses_the_edited_estimate(qtbot, make_napari_v
     [job] = jobs
     assert job.motion is edited  # the estimated, edited field, not the ground truth
     assert job.motion is not viewer.layers[TRUTH].metadata[FIELD_KEY]
-    assert job.settings.regularization == pytest.approx(BLIND_REGULARIZATION)
+    # the blind default weight means deblur()'s: from the noise level, starting at that weight
+    assert deblur.regularization.value == pytest.approx(BLIND_REGULARIZATION)
+    assert job.settings.regularization == "auto"
+    assert job.settings.base == pytest.approx(BLIND_REGULARIZATION)
     # an estimate is deblurred with the blind settings (the node operator), not non-blind ones
     blind = DeblurSettings().deconvolution
     assert (job.settings.operator, job.settings.saturation) == (blind.operator, blind.saturation)

@@ -207,15 +207,22 @@ class DeblurWidget(Container):
             show_warning(warning)
         # An estimated field gets blind deblurring's settings (the node operator averages the
         # noisy estimate over ~48 px); a known one the non-blind defaults (exact data term).
-        base = DeblurSettings().deconvolution if self._estimated() else DeconvolutionSettings()
+        # Left at the blind default, an estimate's weight follows the noise level as in
+        # deblur() ("auto" from that default); a typed value is used as it is.
+        estimated = self._estimated()
+        base = DeblurSettings().deconvolution if estimated else DeconvolutionSettings()
+        weight = float(self.regularization.value)
+        if estimated and np.isclose(weight, BLIND_REGULARIZATION):
+            weight = "auto"
         settings = base.replace(stages=int(self.stages.value),
                                 iterations=int(self.iterations.value),
-                                regularization=float(self.regularization.value), device=device)
+                                regularization=weight, device=device)
         job = DeblurJob(planes=planes, motion=motion, settings=settings, intensity=self._map)
         self._target = (layer, len(indices) > 1)
         self._record = {"input": layer.name, "motion": about, "stages": settings.stages,
                         "iterations": settings.iterations,
                         "regularization": settings.regularization,
+                        "regularization_base": settings.base,
                         "saturation": settings.saturation, "operator": settings.operator,
                         "device": str(resolve_device(device)),
                         "slices": [list(map(int, i)) for i in indices],
