@@ -193,3 +193,8 @@ def test_psf_rounding_noise_below_zero_is_accepted(image):
     exact[0, 0] = 0.0
     np.testing.assert_array_equal(deconvolve(image, psf, stages=1),
                                   deconvolve(image, exact, stages=1))
+
+
+def test_complex_motion_fields_are_refused():
+    with pytest.raises(ValueError, match="complex"):
+        MotionField(np.ones((4, 4), np.complex64), np.zeros((4, 4)))

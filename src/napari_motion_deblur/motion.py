@@ -210,6 +210,8 @@ class MotionField:
 
 
 def _as_2d_float(values, name: str) -> np.ndarray:
+    if np.iscomplexobj(values):
+        raise ValueError(f"MotionField: {name} must be real numbers, got a complex array.")
     try:
         array = np.array(values, dtype=np.float32, copy=True)
     except (TypeError, ValueError) as err:
