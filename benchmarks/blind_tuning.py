@@ -5,8 +5,9 @@ training script's held-out validation split of train400 (every 10th image), blur
 camera-shake, object and uniform generators in the "moderate" (<= 21 px) and "severe"
 (<= 35 px) sets, noise sigma 0.01, 20-px crop. For each setting: mean PSNR of IRC-Net
 (5 stages x 2 iterations) with the estimate (unconfirmed lengths times ``scale``), next to the
-blurry input and the true field. The defaults of :func:`napari_motion_deblur.deblur` come from
-this table.
+blurry input and the true field, all with the node operator (``operator="nodes"``, as when
+v0.1's defaults were chosen from this table). The current defaults were chosen on the harder
+held-out tuning of ``benchmarks/blind.py --tuning`` (results/blind_tuning_v2.md).
 
     python benchmarks/blind_tuning.py [--data ../shared/data] [--images 12] [--threads 1]
 """
@@ -72,7 +73,8 @@ def main():
                                    max_length=max_length)
                 blurred, truth, field = observe(sharp, field, SIGMA, seed)
                 blurry.append(psnr(blurred, truth))
-                true.append(psnr(deconvolve(blurred, field, device="cpu"), truth))
+                true.append(psnr(deconvolve(blurred, field, device="cpu", operator="nodes"),
+                                 truth))
                 for passes, check in ESTIMATES:
                     estimate = estimate_with_confidence(blurred, device="cpu", passes=passes,
                                                         check=False)
@@ -82,7 +84,8 @@ def main():
                     mse[(passes, check)].append(streak_error(estimate.field, field))
                     for scale, weight in itertools.product(SCALES, WEIGHTS):
                         out = deconvolve(blurred, estimate.for_deblurring(scale), device="cpu",
-                                         regularization=weight * DEFAULT_LAMBDA)
+                                         regularization=weight * DEFAULT_LAMBDA,
+                                         operator="nodes")
                         scores[((passes, check), scale, weight)].append(psnr(out, truth))
             print(f"{set_name}: image {i + 1}/{len(images)}", flush=True)
         table = {f"passes={p} check={c} scale={sc} lambda={w}x": float(np.mean(v))
