@@ -34,6 +34,8 @@ from ..motion import MotionField
 SAMPLES_PER_PIXEL = 4
 #: Matrix entries built at once (before duplicates are summed) while assembling rows.
 _CHUNK_ENTRIES = 8_000_000
+#: Values :class:`PerPixelBlur` gathers at once (samples x pixels): ~32 MB of float32.
+_CHUNK_VALUES = 8_000_000
 
 
 def linear_path(field: MotionField) -> np.ndarray:
@@ -180,20 +182,33 @@ class PerPixelBlur(torch.nn.Module):
         h, w = field.shape
         longest = 2.0 * float(torch.hypot(half[0], half[1]).max())
         n = max(2, int(np.ceil(longest * samples_per_pixel)) + 1)
-        s = torch.linspace(-1.0, 1.0, n)
         weights = torch.full((n,), 1.0 / (n - 1))
         weights[[0, -1]] *= 0.5
-        rows = torch.arange(h, dtype=torch.float32)[:, None] + s[:, None, None] * half[0]
-        cols = torch.arange(w, dtype=torch.float32)[None] + s[:, None, None] * half[1]
-        grid = torch.stack([2.0 * cols.clamp(0, w - 1) / max(w - 1, 1) - 1.0,
-                            2.0 * rows.clamp(0, h - 1) / max(h - 1, 1) - 1.0], dim=-1)
-        self.register_buffer("grid", grid.to(device))  # (n, H, W, 2)
+        # Normalized grid_sample coordinates (x = column, y = row) of each pixel and of its
+        # half streak; sample s of n sits at centre + t_s * half, t_s in [-1, 1].
+        scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)])
+        rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                                    torch.arange(w, dtype=torch.float32), indexing="ij")
+        centre = torch.stack([cols, rows], dim=-1) * scale - 1.0
+        self.register_buffer("centre", centre.to(device))  # (H, W, 2)
+        self.register_buffer("streak", (torch.stack([half[1], half[0]], dim=-1) * scale)
+                             .to(device))  # (H, W, 2)
+        self.register_buffer("times", torch.linspace(-1.0, 1.0, n).to(device))
         self.register_buffer("weights", weights.to(device))
+        #: Samples gathered at once: bounds the memory to ~_CHUNK_VALUES floats per batch.
+        self.chunk = max(1, _CHUNK_VALUES // (h * w))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W) -> (B, H, W)."""
-        n = self.grid.shape[0]
-        planes = x.reshape(1, -1, *x.shape[-2:]).expand(n, -1, -1, -1)
-        out = F.grid_sample(planes, self.grid.to(x.dtype), mode="bilinear",
-                            padding_mode="border", align_corners=True)
-        return torch.einsum("n,nbhw->bhw", self.weights.to(x.dtype), out).reshape(x.shape)
+        planes = x.reshape(1, -1, *x.shape[-2:])
+        out = torch.zeros_like(planes[0])
+        centre, streak = self.centre.to(x.dtype), self.streak.to(x.dtype)
+        for start in range(0, len(self.times), self.chunk):
+            t = self.times[start : start + self.chunk].to(x.dtype)
+            # Clamping to [-1, 1] is the edge rule (the reference clamps positions too).
+            grid = (centre + t[:, None, None, None] * streak).clamp(-1.0, 1.0)
+            sampled = F.grid_sample(planes.expand(len(t), -1, -1, -1), grid, mode="bilinear",
+                                    padding_mode="border", align_corners=True)
+            out += torch.einsum("n,nbhw->bhw", self.weights[start : start + len(t)]
+                                .to(x.dtype), sampled)
+        return out.reshape(x.shape)
