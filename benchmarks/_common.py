@@ -59,6 +59,13 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
+def median_time(fn, runs: int) -> float:
+    """Median wall time of ``runs`` calls of ``fn``, after one warm-up call."""
+    fn()  # warm-up: weights, filter cache, allocator
+    times = [timed(fn)[1] for _ in range(runs)]
+    return float(np.median(times))
+
+
 def save(name: str, payload: dict, markdown: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"date": time.strftime("%Y-%m-%d"), **payload}

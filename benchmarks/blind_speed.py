@@ -11,11 +11,9 @@ gray <= 2.5 s; non-blind IRC-Net 5 x 2 on 512 x 512 gray <= 0.5 s.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
-from _common import arguments, machine, save
+from _common import arguments, machine, median_time, save
 from skimage import data
 
 from napari_motion_deblur import blur, deblur, deconvolve
@@ -32,14 +30,6 @@ from napari_motion_deblur.settings import DeblurSettings
 RUNS = 5
 
 
-def median_time(fn) -> float:
-    fn()  # warm-up: weights, filter cache, allocator
-    runs = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return float(np.median(runs))
 
 
 def main():
@@ -62,7 +52,7 @@ def main():
             lambda: deconvolve(y, used, settings=blind),
         "`deblur()`, all defaults": lambda: deblur(y, device="cpu"),
     }
-    timings = {name: median_time(fn) for name, fn in steps.items()}
+    timings = {name: median_time(fn, RUNS) for name, fn in steps.items()}
     for name, seconds in timings.items():
         print(f"{name}: {seconds:.3f} s", flush=True)
     operators = {}
@@ -70,7 +60,7 @@ def main():
         for operator in ("nodes", "exact"):
             operators[f"{kind}, {operator}"] = median_time(
                 lambda image=image, operator=operator: deconvolve(image, field, device="cpu",
-                                                                  operator=operator))
+                                                                  operator=operator), RUNS)
             print(f"deconvolve {kind} {operator}: {operators[f'{kind}, {operator}']:.3f} s",
                   flush=True)
     accuracy = operator_accuracy(gray)

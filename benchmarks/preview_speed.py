@@ -13,10 +13,8 @@ Deblur widget uses for an estimate. Issue target: a 256^2 preview <= 1 s on this
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from _common import arguments, machine, save
+from _common import arguments, machine, median_time, save
 
 from napari_motion_deblur import deconvolve
 from napari_motion_deblur.estimation.api import estimate_with_confidence
@@ -41,14 +39,6 @@ def photograph(data) -> np.ndarray:
     return samples.astronaut().astype(np.float32) / 255.0
 
 
-def median_time(fn) -> float:
-    fn()
-    runs = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return float(np.median(runs))
 
 
 def main():
@@ -66,9 +56,9 @@ def main():
         field = estimate_with_confidence(deblur_input, device="cpu").for_deblurring()
         rows[kind] = {
             "estimate": median_time(lambda x=estimate_input: estimate_with_confidence(
-                x, device="cpu")),
+                x, device="cpu"), RUNS),
             "deblur": median_time(lambda x=deblur_input, f=field: deconvolve(
-                x, f, settings=blind)),
+                x, f, settings=blind), RUNS),
         }
         print(kind, rows[kind], flush=True)
     lines = [f"# Preview speed: one {REGION}x{REGION} region (median of {RUNS})\n",
