@@ -132,8 +132,8 @@ def centre_crop(image: np.ndarray, side: int = SIDE) -> np.ndarray:
     return np.ascontiguousarray(image[r : r + side, c : c + side])
 
 
-def load(folder: Path, count: int) -> list[tuple[str, np.ndarray]]:
-    files = sorted(Path(folder).glob("*.png"))[:count]
+def load(folder: Path, count: int, first: int = 0) -> list[tuple[str, np.ndarray]]:
+    files = sorted(Path(folder).glob("*.png"))[first : first + count]
     if not files:
         raise SystemExit(f"no PNG images in {folder}; pass --data")
     return [(f.stem, centre_crop(io.imread(f).astype(np.float32) / 255.0)) for f in files]
@@ -145,7 +145,7 @@ def datasets(args) -> dict[str, list[tuple[str, np.ndarray]]]:
         return {"train400-held-out": [(f"heldout{i}", centre_crop(im))
                                       for i, im in enumerate(held_out)]}
     chosen = args.datasets.split(",")
-    return {name: load(args.data / name, args.images) for name in ("set12", "cbsd68")
+    return {name: load(args.data / name, args.images, args.first) for name in ("set12", "cbsd68")
             if name in chosen}
 
 
@@ -247,6 +247,9 @@ def main(argv=None):
                         help=f"comma-separated ablation rows, of {', '.join(CHAINS)}")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--datasets", default="set12,cbsd68", help="test sets to run")
+    parser.add_argument("--first", type=int, default=0,
+                        help="start at this image of each test set (cases keep their seeds, so "
+                             "runs over parts of a set can be merged)")
     parser.add_argument("--merge", nargs="*", type=Path, default=[],
                         help="JSON results of earlier runs (e.g. one per data set, run in "
                              "parallel) to tabulate together instead of running")
@@ -266,7 +269,7 @@ def main(argv=None):
     for dataset, images in sets.items():
         d = DATASET_SEEDS[dataset]
         for s, (set_name, max_length) in enumerate(SETS.items()):
-            for i, (image_name, sharp) in enumerate(images):
+            for i, (image_name, sharp) in enumerate(images, start=args.first):
                 for k, kind in enumerate(KINDS):
                     for v, variant in enumerate(variants):
                         seed = 100000 * d + 10000 * s + 100 * i + 10 * k + v
@@ -296,8 +299,9 @@ def main(argv=None):
     header = [
         "# Blind deblurring on independently made blur (exact per-pixel operator)\n",
         ("Held-out Train400 split (tuning only)" if args.tuning else
-         "Test images: " + ", ".join(
-             f"{name} (first {len({r['image'] for r in rows if r['dataset'] == name})})"
+         "Test images: " + "; ".join(
+             f"{name}: " + ", ".join(dict.fromkeys(r["image"] for r in rows
+                                                 if r["dataset"] == name))
              for name in dict.fromkeys(r["dataset"] for r in rows)))
         + f", central crops <= {SIDE} px, 3 field kinds (strong camera shake, objects, uniform)"
         " x 2 sets (moderate <= 21 px, severe <= 35 px) x variants (linear: sigma 0.01; "
