@@ -48,7 +48,7 @@ def main():
                                                 passes=4),
         "cepstral check": lambda: cepstral_check(y, raw),
         "noise level": lambda: noise_sigma(y),
-        "IRC-Net 5x2, blind settings (node operator, auto TV, clipping mask)":
+        "IRC-Net 5x2, blind settings (node operator, auto TV)":
             lambda: deconvolve(y, used, settings=blind),
         "`deblur()`, all defaults": lambda: deblur(y, device="cpu"),
     }
