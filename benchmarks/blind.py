@@ -73,8 +73,7 @@ def baseline_estimate(blurred: np.ndarray) -> MotionField:
     """The v0.1 network's raw estimate (4 test-time passes, no cepstral check)."""
     if not _baseline:
         _baseline.append(load_weights(str(BASELINE_WEIGHTS)))
-    return predict(_baseline[0], np.clip(luminance(blurred[..., None] if blurred.ndim == 2
-                                                   else blurred), 0, 1), "cpu", passes=4)
+    return predict(_baseline[0], luminance_of(blurred), "cpu", passes=4)
 
 
 def _chain(doc, threshold=8.0, scale=0.8, **deconvolution):

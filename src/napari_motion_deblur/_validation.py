@@ -38,27 +38,30 @@ def is_count(value, low: int, high: int) -> bool:
             and low <= value <= high)
 
 
-def torch_device(device) -> str:
-    """A device name for torch: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"`` (also a torch.device).
-
-    ``"auto"`` picks CUDA when present; CUDA asked for but absent falls back to the CPU with a
-    warning. Anything else raises ``ValueError``.
-    """
-    import torch
-
-    name = str(device).strip().lower() if isinstance(device, (str, torch.device)) else None
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name is not None and (name == "cuda" or (name.startswith("cuda:")
-                                                and name[5:].isdigit())):
-        if not torch.cuda.is_available():
-            warnings.warn("CUDA was requested but is not available; running on the CPU.",
-                          UserWarning, stacklevel=3)
-            return "cpu"
-        return name
-    if name == "cpu":
+def device_name(device) -> str:
+    """Normalize a device name (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
+    ``torch.device``) without touching CUDA; anything else raises ``ValueError``."""
+    name = (str(device).strip().lower()
+            if isinstance(device, str) or type(device).__name__ == "device" else None)
+    if name in ("auto", "cpu", "cuda") or (name and name.startswith("cuda:")
+                                          and name[5:].isdigit()):
         return name
     raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+
+
+def torch_device(device) -> str:
+    """The device to run on: :func:`device_name`, with ``"auto"`` resolved (CUDA when
+    present) and CUDA asked for but absent replaced by the CPU, with a warning."""
+    import torch
+
+    name = device_name(device)
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn("CUDA was requested but is not available; running on the CPU.",
+                      UserWarning, stacklevel=3)
+        return "cpu"
+    return name
 
 
 def as_float_image(image) -> tuple[np.ndarray, Layout]:

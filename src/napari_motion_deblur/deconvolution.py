@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ._validation import as_float_image, check_motion_or_psf, restore_layout
+from ._validation import as_float_image, check_motion_or_psf, restore_layout, torch_device
 from .motion import MotionField
 from .physics.noise import noise_sigma, regularization_for_noise
 from .settings import DEFAULT_LAMBDA, MAX_ITERATIONS, MAX_STAGES, DeconvolutionSettings
@@ -37,22 +36,7 @@ class DeconvolutionProgress:
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` picks CUDA when present; CUDA asked for but absent falls back to CPU, warning."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-    name = device.strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            warnings.warn("CUDA was requested but is not available; running on the CPU.",
-                          UserWarning, stacklevel=3)
-            return torch.device("cpu")
-        return torch.device(name)
-    if name == "cpu":
-        return torch.device("cpu")
-    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    return torch.device(torch_device(device))
 
 
 def get_model(device: str | torch.device = "auto") -> IRCNet:

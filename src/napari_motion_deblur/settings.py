@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ._validation import is_count, is_finite_number
+from ._validation import device_name, is_count, is_finite_number
 
 #: Default TV weight (anisotropic TV) of a known field, tuned for noise sigma ~ 0.01.
 DEFAULT_LAMBDA = 0.0008
@@ -38,15 +38,8 @@ MAX_PASSES = 8
 BLIND_LENGTH_SCALE = 0.8
 
 
-def check_device(device) -> str:
-    """Normalize a device name (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
-    ``torch.device``) without touching CUDA; anything else raises ``ValueError``."""
-    name = str(device).strip().lower() if device is not None and not isinstance(
-        device, (bool, int, float)) else None
-    if name in ("auto", "cpu", "cuda") or (name and name.startswith("cuda:")
-                                          and name[5:].isdigit()):
-        return name
-    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+#: Device names are checked by one rule (see :func:`~napari_motion_deblur._validation.device_name`).
+check_device = device_name
 
 
 def check_passes(passes) -> None:

@@ -26,8 +26,7 @@ import torch.nn.functional as F
 from ..motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
 from ..settings import MAX_PASSES, check_passes
 
-__all__ = ["MAX_PASSES", "MotionNet", "check_passes", "predict",
-           "predict_with_agreement", "to_field", "from_field",
+__all__ = ["MAX_PASSES", "MotionNet", "check_passes", "predict", "to_field", "from_field",
            "streak_error", "luminance", "load_weights", "save_weights", "get_motionnet"]
 
 #: The network's outputs are streak lengths divided by this (keeps activations near unit scale).
@@ -352,22 +351,9 @@ def predict(model: MotionNet, lum: np.ndarray, device="cpu", passes: int = 1,
     tile, overlap, batch : int
         Tiling of large images (pixels) and tiles per forward pass.
     """
-    return predict_with_agreement(model, lum, device, passes, tile, overlap, batch)[0]
-
-
-def predict_with_agreement(model: MotionNet, lum: np.ndarray, device="cpu", passes: int = 1,
-                           tile: int = TILE, overlap: int = TILE_OVERLAP, batch: int = 16
-                           ) -> tuple[MotionField, np.ndarray]:
-    """:func:`predict`, also returning how well the passes agree, (H, W) in [0, 1].
-
-    Agreement is ``|mean streak vector| / mean |streak vector|`` (1 when every pass gives the
-    same direction) times ``1 - std / mean`` of the passes' lengths (clipped at 0); 1
-    everywhere for a single pass, which has nothing to disagree with.
-    """
     check_passes(passes)
     lum = np.ascontiguousarray(lum, dtype=np.float32)
     total = np.zeros((2, *lum.shape), np.float64)
-    lengths = np.zeros((passes, *lum.shape), np.float64)
     for t in range(passes):
         turns, mirror = t % 4, t >= 4
         view = np.rot90(lum[:, ::-1] if mirror else lum, turns)
@@ -380,14 +366,7 @@ def predict_with_agreement(model: MotionNet, lum: np.ndarray, device="cpu", pass
         sign = (-1.0) ** turns
         direction = out[:2] * np.array([sign, -sign if mirror else sign])[:, None, None]
         direction /= np.maximum(np.hypot(direction[0], direction[1]), 1e-6)
-        lengths[t] = np.clip(out[2], 0.0, None)
-        total += lengths[t] * direction
+        total += np.clip(out[2], 0.0, None) * direction
     total /= passes
     length = np.clip(np.hypot(total[0], total[1]) * OUTPUT_SCALE, 0.0, MAX_LENGTH)
-    mean = lengths.mean(0)
-    direction_agreement = np.hypot(total[0], total[1]) / np.maximum(mean, 1e-9)
-    length_agreement = 1.0 - lengths.std(0) / np.maximum(mean, 1e-9)
-    agreement = np.clip(direction_agreement * length_agreement, 0.0, 1.0)
-    agreement[mean * OUTPUT_SCALE <= 1.0] = 1.0  # all passes say "no blur"
-    return (MotionField(length, undoubled_angle(total[0], total[1])),
-            agreement.astype(np.float32))
+    return MotionField(length, undoubled_angle(total[0], total[1]))

@@ -160,7 +160,7 @@ def _patch_means(field: MotionField, rows, cols, patch: int):
     return mean_length, undoubled_angle(cos2, sin2), coherence
 
 
-def _check_patches(lum, field, patch, stride, smoothing, relative, degrees, longer):
+def _check_patches(lum, field, patch, stride, smoothing, relative, degrees):
     """Per patch: the peak's prominence, log length ratio and angle turn towards the peak."""
     rows, cols, cepstra = _patch_cepstra(lum, patch, stride, smoothing)
     travel, angles, rr, cc = _polar_grid(patch)
@@ -173,9 +173,7 @@ def _check_patches(lum, field, patch, stride, smoothing, relative, degrees, long
         l0, a0 = mean_length[i, j], mean_angle[i, j]
         if l0 < _CHECK_MIN_LENGTH:
             continue
-        offset = travel - (l0 - 1.0)
-        near = (offset >= -max(1.5, relative * (l0 - 1.0))) & (
-            offset <= max(1.5, longer * (l0 - 1.0)))
+        near = np.abs(travel - (l0 - 1.0)) <= max(1.5, relative * (l0 - 1.0))
         if not near.any():  # the patch is too small to show such a streak
             continue
         values = ndimage.map_coordinates(cepstra[i, j], [rr[near], cc[near]], order=1)
@@ -198,8 +196,7 @@ def _check_patches(lum, field, patch, stride, smoothing, relative, degrees, long
 def cepstral_check(lum: np.ndarray, field: MotionField, patch: int = SPECTRAL_PATCH,
                    stride: int = SPECTRAL_STRIDE, smoothing: float = CHECK_SMOOTHING,
                    relative: float = CHECK_RELATIVE, degrees: float = CHECK_DEGREES,
-                   threshold: float = CHECK_THRESHOLD, longer: float | None = None
-                   ) -> tuple[MotionField, np.ndarray]:
+                   threshold: float = CHECK_THRESHOLD) -> tuple[MotionField, np.ndarray]:
     """Refine ``field`` where the image's cepstrum confirms it; also return where it did.
 
     Per overlapping patch, the cepstral minimum is searched only within ``relative`` of the
@@ -222,10 +219,6 @@ def cepstral_check(lum: np.ndarray, field: MotionField, patch: int = SPECTRAL_PA
         Gaussian sigma, in patch steps, of the averaging of neighbouring cepstra.
     relative, degrees, threshold : float
         Search window and required prominence (see above).
-    longer : float, optional
-        The window's reach towards longer streaks, relative to the estimate (default:
-        ``relative``). Motion-Net under-estimates long streaks most, so looking further up
-        finds peaks it missed.
 
     Returns
     -------
@@ -241,11 +234,8 @@ def cepstral_check(lum: np.ndarray, field: MotionField, patch: int = SPECTRAL_PA
     if not (0.0 < relative <= 1.0 and 1.0 <= degrees < 30.0):
         raise ValueError(f"the search window needs 0 < relative <= 1 and 1 <= degrees < 30 "
                          f"(the other orientations are the null), got {relative}, {degrees}")
-    longer = relative if longer is None else longer
-    if not 0.0 < longer <= 3.0:
-        raise ValueError(f"longer must be in (0, 3], got {longer}")
     rows, cols, prominence, log_ratio, turn = _check_patches(lum, field, patch, stride,
-                                                             smoothing, relative, degrees, longer)
+                                                             smoothing, relative, degrees)
     confirmed = (prominence >= threshold).astype(np.float64)
     log_ratio, turn, confidence = _to_pixels([log_ratio * confirmed, turn * confirmed,
                                               confirmed], rows, cols, patch, lum.shape)

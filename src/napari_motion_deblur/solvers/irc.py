@@ -246,7 +246,7 @@ class _NodeSpectra:
         self.ops = ops
         self.chunks = grid.chunks(_CHUNK_NODES)
         self.g_hat = centred_spectrum(gradient_filters, self.size)
-        self._blur = centred_spectrum(ops.blur, self.size)
+        self._blur = None  # made on first use: the exact data term never asks for it
         self._keep = grid.nodes[0] * grid.nodes[1] <= _KEEP_NODES or ops.inverse.shape[0] == 1
         if self._keep:
             self._inverse = centred_spectrum(ops.inverse, self.size)  # (nr, nc, 3, N, Nf)
@@ -261,6 +261,8 @@ class _NodeSpectra:
                 + gradient_inverse_hat[..., 1, :, :] * self.g_hat[1])
 
     def blur(self, r) -> torch.Tensor:
+        if self._blur is None:
+            self._blur = centred_spectrum(self.ops.blur, self.size)
         return self._rows(self._blur, r)
 
     def inverse(self, r, channel: int) -> torch.Tensor:
