@@ -13,6 +13,7 @@ from napari_motion_deblur import (
     motion_kernel,
 )
 from napari_motion_deblur.physics.synthesis import camera_shake_field
+from napari_motion_deblur.settings import DeconvolutionSettings
 
 
 def psnr(a, b):
@@ -78,6 +79,23 @@ def test_rgb_equals_per_channel_gray(problem):
     assert out.shape == rgb.shape and out.dtype == np.float32
     for c in range(3):
         np.testing.assert_allclose(out[..., c], deconvolve(rgb[..., c], field), atol=1e-5)
+
+
+def test_luminance_colour_mode_is_close_to_all_channels_and_leaves_gray_alone(problem):
+    sharp, field, blurred = problem
+    tint = np.array([0.9, 1.0, 0.7], np.float32)
+    rgb = np.clip(blurred[..., None] * tint + 0.05, 0, 1)
+    truth = np.clip(sharp[..., None] * tint + 0.05, 0, 1)
+    channels = deconvolve(rgb, field, stages=3)
+    fast = deconvolve(rgb, field, settings=DeconvolutionSettings(stages=3, colour="luminance"))
+    assert fast.shape == rgb.shape and fast.dtype == np.float32
+    assert psnr(fast, truth) > psnr(rgb, truth) + 1.0  # it deblurs
+    assert np.abs(fast - channels).mean() < 0.25 * np.abs(channels - rgb).mean()
+    gray = DeconvolutionSettings(stages=2, colour="luminance")
+    np.testing.assert_array_equal(deconvolve(blurred, field, settings=gray),
+                                  deconvolve(blurred, field, stages=2))
+    with pytest.raises(ValueError, match="colour must be one of"):
+        DeconvolutionSettings(colour="rgb")
 
 
 def test_rgba_alpha_is_passed_through(problem):

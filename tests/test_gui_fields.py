@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_motion_deblur.estimation.api import MotionEstimate
+from napari_motion_deblur.estimation.api import EstimationProgress, MotionEstimate
 from napari_motion_deblur.gui.field_editing import (
     FIELD_KEY,
     GROUND_TRUTH,
@@ -22,11 +22,11 @@ PLUGIN = "napari-motion-deblur"
 def _fake_estimate(monkeypatch, field, confidence):
     from napari_motion_deblur.gui.widgets import _jobs
 
-    def estimate(image, **kwargs):
+    def estimate(image, settings):
         assert image.shape[:2] == field.shape
-        return MotionEstimate(field, confidence)
+        yield EstimationProgress(1, 1, "done", MotionEstimate(field, confidence))
 
-    monkeypatch.setattr(_jobs, "estimate_with_confidence", estimate)
+    monkeypatch.setattr(_jobs, "iter_estimate", estimate)
 
 
 def _estimate_widget(qtbot, make_napari_viewer, shape):

@@ -76,21 +76,27 @@ def test_preview_without_a_region_takes_the_view(qtbot, preview):
     np.testing.assert_allclose(centre, (150, 180), atol=2)
 
 
-def _fake_estimator(monkeypatch, seen, delay=0.0):
+def _fake_estimator(monkeypatch, seen, delay=0.0, steps=1):
+    """Replace the core estimator by one that takes ``steps`` steps of ``delay`` seconds."""
     import time
 
-    from napari_motion_deblur.estimation.api import MotionEstimate
+    from napari_motion_deblur.estimation.api import EstimationProgress, MotionEstimate
     from napari_motion_deblur.gui.widgets import _jobs
     from napari_motion_deblur.motion import MotionField
 
-    def estimate(image, **kwargs):
-        seen.append(image.shape)
+    def estimate(image, settings):
+        seen.append((image.shape, settings.passes))
+        for step in range(1, steps):
+            time.sleep(delay)
+            seen.append(step)
+            yield EstimationProgress(step, steps, f"step {step}")
         time.sleep(delay)
         rows, cols = np.mgrid[: image.shape[0], : image.shape[1]]
-        return MotionEstimate(MotionField(5 + cols / 20, rows % 180),
-                              np.ones(image.shape[:2], np.float32))
+        estimate = MotionEstimate(MotionField(5 + cols / 20, rows % 180),
+                                  np.ones(image.shape[:2], np.float32))
+        yield EstimationProgress(steps, steps, "done", estimate)
 
-    monkeypatch.setattr(_jobs, "estimate_with_confidence", estimate)
+    monkeypatch.setattr(_jobs, "iter_estimate", estimate)
 
 
 def test_estimate_preview_of_a_region_is_placed_over_it_and_not_followed(qtbot, preview,
@@ -105,8 +111,10 @@ def test_estimate_preview_of_a_region_is_placed_over_it_and_not_followed(qtbot, 
     widget.reset_choices()
     widget.image.value = image
     widget.region.value = shapes
+    widget.passes.value = 4
     _click(qtbot, widget, widget.preview_button)
-    assert seen == [(129 + 128, 129 + 128)]  # the region and 64 px of context on each side
+    # the region and 64 px of context on each side; one Motion-Net pass (PREVIEW_PASSES)
+    assert seen == [((129 + 128, 129 + 128), 1)]
     shown = viewer.layers["photo motion preview"]
     field = shown.metadata[FIELD_KEY]
     assert field.shape == (129, 129)
@@ -116,18 +124,73 @@ def test_estimate_preview_of_a_region_is_placed_over_it_and_not_followed(qtbot, 
     assert "photo motion" in viewer.layers
 
 
-def test_estimate_shows_busy_progress_and_cancel_discards(qtbot, make_napari_viewer,
-                                                          monkeypatch):
+def test_estimate_reports_progress_and_cancel_stops_the_work(qtbot, make_napari_viewer,
+                                                             monkeypatch):
     seen = []
-    _fake_estimator(monkeypatch, seen, delay=2.5)
+    _fake_estimator(monkeypatch, seen, delay=0.4, steps=20)
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((64, 64), np.float32), name="img")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Estimate motion")
     widget.reset_choices()
     widget.run_button.clicked.emit()
     assert widget.running and widget.progress.max == 0 and widget.cancel_button.enabled
-    qtbot.waitUntil(lambda: widget.status.value.endswith(" s"), timeout=5_000)  # time so far
+    qtbot.waitUntil(lambda: widget.progress.max == 20 and widget.progress.value >= 2,
+                    timeout=10_000)  # each step reported
+    qtbot.waitUntil(lambda: "step" in widget.status.value and widget.status.value.endswith(" s"),
+                    timeout=5_000)  # the last step and the time so far
     widget.cancel_button.clicked.emit()
-    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
-    assert seen and "img motion" not in viewer.layers
+    qtbot.waitUntil(lambda: not widget.running, timeout=10_000)
+    steps_run = len(seen) - 1
+    assert 2 <= steps_run < 10  # stopped after the step in progress, long before the 20th
+    assert "img motion" not in viewer.layers
     assert widget.status.value == "cancelled" and not widget.cancel_button.enabled
+    assert widget.progress.value == 0
+
+
+def test_colour_preview_deblurs_the_luminance_and_matches_the_run(qtbot, make_napari_viewer,
+                                                                  monkeypatch):
+    from napari_motion_deblur.gui.widgets import deblur as module
+
+    sample = make_sample("photograph", size=200, seed=2)
+    rgb = np.clip(np.stack([sample.blurred * 0.9, sample.blurred, sample.blurred * 0.8 + 20],
+                           axis=-1), 0, 255).astype(np.uint8)
+    viewer = make_napari_viewer()
+    image = viewer.add_image(rgb, name="rgb", rgb=True)
+    data, kwargs, _ = field_layer_data(sample.field, "rgb motion")
+    viewer.add_vectors(data, **kwargs)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
+    widget.reset_choices()
+    widget.image.value = image
+    widget.stages.value = 3
+    jobs = []
+    original = module.run_deblur
+
+    def spy(job):
+        jobs.append(job)
+        return (yield from original(job))
+
+    monkeypatch.setattr(module, "run_deblur", spy)
+    shapes = viewer.add_shapes([[[40, 40], [40, 160], [160, 160], [160, 40]]], name="roi")
+    widget.reset_choices()
+    widget.region.value = shapes
+    _click(qtbot, widget, widget.preview_button)
+    _click(qtbot, widget, widget.run_button)
+    preview_job, run_job = jobs
+    assert preview_job.settings.colour == "luminance" and run_job.settings.colour == "channels"
+    shown = viewer.layers["rgb preview"].data
+    whole = viewer.layers["rgb deblurred"].data[40:161, 40:161]
+    assert shown.shape == whole.shape == (121, 121, 3)
+    gain = peak_signal_noise_ratio(whole, rgb[40:161, 40:161])
+    assert peak_signal_noise_ratio(whole, shown) > max(gain + 6, 30)  # close to the full run
+
+
+def test_preview_benchmark_times_the_widgets_settings():
+    from pathlib import Path
+
+    from napari_motion_deblur.gui.widgets.estimate import ESTIMATE_MARGIN, PREVIEW_PASSES
+
+    path = Path(__file__).parents[1] / "benchmarks" / "preview_speed.py"
+    text = path.read_text()
+    assert f"ESTIMATE_MARGIN = {ESTIMATE_MARGIN}\n" in text
+    assert f"PREVIEW_MARGIN = {PREVIEW_MARGIN}\n" in text
+    assert f"PREVIEW_PASSES = {PREVIEW_PASSES}\n" in text

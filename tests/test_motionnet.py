@@ -7,7 +7,7 @@ import pytest
 import skimage.data
 import torch
 
-from napari_motion_deblur.estimation.api import deblur, estimate_motion
+from napari_motion_deblur.estimation.api import deblur, estimate_motion, estimate_with_confidence
 from napari_motion_deblur.estimation.motionnet import (
     MotionNet,
     from_field,
@@ -129,6 +129,28 @@ def test_more_passes_do_not_lengthen_streaks(camera):
     four = estimate_motion(blurred, device="cpu", passes=4, check=False)
     assert single.shape == four.shape
     assert np.all(four.length <= mean_of_passes + 1e-3)
+
+
+def test_iter_estimate_reports_each_pass_and_the_check_and_stops_when_closed(camera):
+    from napari_motion_deblur import EstimationProgress, iter_estimate
+    from napari_motion_deblur.settings import EstimationSettings
+
+    img = camera[:128, :128]
+    settings = EstimationSettings(passes=3, device="cpu")
+    updates = list(iter_estimate(img, settings=settings))
+    assert all(isinstance(u, EstimationProgress) for u in updates)
+    assert [(u.step, u.steps) for u in updates] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [u.estimate is None for u in updates] == [True, True, True, False]
+    assert "check" in updates[-1].what
+    whole = estimate_with_confidence(img, settings=settings)
+    np.testing.assert_array_equal(updates[-1].estimate.field.length, whole.field.length)
+    running = iter_estimate(img, settings=settings)
+    assert next(running).step == 1
+    running.close()  # a Cancel: no further pass runs
+    with pytest.raises(StopIteration):
+        next(running)
+    with pytest.raises(ValueError, match="estimate_motion"):  # before any pass runs
+        next(iter_estimate(np.full((32, 32), np.nan, np.float32)))
 
 
 @pytest.mark.parametrize("passes", [0, 9, 2.5, "4"])

@@ -4,7 +4,14 @@ The compute core (this package minus ``gui``) needs numpy, scipy and torch, no n
 """
 
 from .deconvolution import DeconvolutionProgress, deconvolve, iter_deconvolve, resolve_device
-from .estimation.api import MotionEstimate, deblur, estimate_motion, estimate_with_confidence
+from .estimation.api import (
+    EstimationProgress,
+    MotionEstimate,
+    deblur,
+    estimate_motion,
+    estimate_with_confidence,
+    iter_estimate,
+)
 from .motion import MotionField
 from .physics.kernels import motion_kernel
 from .physics.synthesis import blur, random_field
@@ -14,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DeconvolutionProgress",
+    "EstimationProgress",
     "IRCNet",
     "MotionEstimate",
     "MotionField",
@@ -23,6 +31,7 @@ __all__ = [
     "estimate_motion",
     "estimate_with_confidence",
     "iter_deconvolve",
+    "iter_estimate",
     "motion_kernel",
     "random_field",
     "resolve_device",

@@ -138,6 +138,13 @@ def integer_scale(array: np.ndarray) -> float:
     return float(hi)
 
 
+def luminance(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) float image in [0, 1] -> (H, W) luminance (Rec. 601; alpha ignored)."""
+    if image.shape[-1] >= 3:
+        return (image[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
+    return image[..., 0].astype(np.float32)
+
+
 def restore_layout(result: np.ndarray, layout: Layout) -> np.ndarray:
     """(H, W, C) float32 -> the caller's layout."""
     return result[..., 0] if layout.ndim == 2 else result

@@ -28,6 +28,9 @@ MAX_STAGES = 20
 MAX_ITERATIONS = 10
 #: Blur operators of IRC-Net's data term for a motion field.
 OPERATORS = ("exact", "nodes")
+#: How colour images are deconvolved: every channel, or the luminance only (its restored
+#: detail added to every channel: ~3x faster for RGB, for previews).
+COLOURS = ("channels", "luminance")
 #: Motion estimators.
 METHODS = ("motionnet", "spectral")
 #: Motion-Net test-time passes: the default and the most (the 8 flips/quarter turns).
@@ -81,6 +84,10 @@ class DeconvolutionSettings:
         its own streak; ``"nodes"`` blends bank kernels between nodes every 48 px (the paper's
         operator: ~25 % faster, but off wherever the blur changes within ~50 px). Either way
         the node inverse filters precondition the iterations.
+    colour : {"channels", "luminance"}
+        Colour images: ``"channels"`` deconvolves R, G and B; ``"luminance"`` deconvolves
+        their luminance (Rec. 601) and adds the restored detail to each channel, about 3x
+        faster, for previews (colour edges stay a little soft). Gray images ignore it.
     """
 
     stages: int = 5
@@ -90,6 +97,7 @@ class DeconvolutionSettings:
     device: str = "auto"
     base: float = DEFAULT_LAMBDA
     operator: str = "exact"
+    colour: str = "channels"
 
     def __post_init__(self):
         if not is_count(self.stages, 1, MAX_STAGES):
@@ -108,6 +116,8 @@ class DeconvolutionSettings:
                              f"got {self.saturation!r}")
         if self.operator not in OPERATORS:
             raise ValueError(f"operator must be one of {OPERATORS}, got {self.operator!r}")
+        if self.colour not in COLOURS:
+            raise ValueError(f"colour must be one of {COLOURS}, got {self.colour!r}")
         if not (is_finite_number(self.base) and self.base >= 0):
             raise ValueError(f"base must be a finite number >= 0, got {self.base!r}")
         object.__setattr__(self, "device", check_device(self.device))

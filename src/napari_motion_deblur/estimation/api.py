@@ -12,6 +12,7 @@ Blind deblurring deconvolves with confirmed streaks as they are and with the oth
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,11 +30,12 @@ from ..settings import (
     EstimationSettings,
     check_length_scale,
 )
-from .motionnet import get_motionnet, luminance, predict
+from .motionnet import get_motionnet, iter_predict, luminance
 from .spectral import cepstral_check, spectral_motion
 
 __all__ = ["BLIND_LENGTH_SCALE", "BLIND_REGULARIZATION", "DEFAULT_PASSES", "METHODS",
-           "MotionEstimate", "deblur", "estimate_motion", "estimate_with_confidence"]
+           "EstimationProgress", "MotionEstimate", "deblur", "estimate_motion",
+           "estimate_with_confidence", "iter_estimate"]
 
 #: Blind deblurring's fixed TV weight when not ``"auto"``: twice the non-blind default.
 BLIND_REGULARIZATION = BLIND_REGULARIZATION_FACTOR * DEFAULT_LAMBDA
@@ -126,15 +128,55 @@ def estimate_with_confidence(image, method: str = "motionnet", device="auto",
     """
     config = _estimation_settings(settings, method=method, device=device, passes=passes,
                                   check=check)
+    *_, last = iter_estimate(image, settings=config)
+    return last.estimate
+
+
+@dataclass(frozen=True)
+class EstimationProgress:
+    """One update from :func:`iter_estimate`: ``step`` of ``steps`` done (``what`` was done).
+
+    The last update (``step == steps``) carries the :class:`MotionEstimate`; the others ``None``.
+    """
+
+    step: int
+    steps: int
+    what: str
+    estimate: MotionEstimate | None = None
+
+
+def iter_estimate(image, *, settings: EstimationSettings | None = None
+                  ) -> Generator[EstimationProgress, None, MotionEstimate]:
+    """:func:`estimate_with_confidence` step by step: one update per Motion-Net pass, one for
+    the cepstral check (the spectral method: one step).
+
+    The input is validated before the first update. Closing the generator between updates
+    stops the work (a GUI's Cancel). The return value (``StopIteration.value``) is the estimate
+    of the last update.
+    """
+    config = _estimation_settings(settings)
     _, lum = _luminance_of(image, "estimate_motion")
     unconfirmed = np.zeros(lum.shape, np.float32)
     if config.method == "spectral":
-        return MotionEstimate(spectral_motion(lum), unconfirmed)
+        estimate = MotionEstimate(spectral_motion(lum), unconfirmed)
+        yield EstimationProgress(1, 1, "cepstral estimate", estimate)
+        return estimate
+    steps = int(config.passes) + int(config.check)
     dev = resolve_device(config.device)
-    field = predict(get_motionnet(dev), lum, dev, passes=int(config.passes))
-    if not config.check:
-        return MotionEstimate(field, unconfirmed)
-    return MotionEstimate(*cepstral_check(lum, field))
+    passes = iter_predict(get_motionnet(dev), lum, dev, passes=int(config.passes))
+    while True:
+        try:
+            done = next(passes)
+        except StopIteration as finished:
+            field = finished.value
+            break
+        if done < steps:
+            yield EstimationProgress(done, steps, f"Motion-Net pass {done}/{config.passes}")
+    estimate = (MotionEstimate(*cepstral_check(lum, field)) if config.check
+                else MotionEstimate(field, unconfirmed))
+    yield EstimationProgress(steps, steps, "cepstral check" if config.check
+                             else f"Motion-Net pass {steps}/{config.passes}", estimate)
+    return estimate
 
 
 _DEFAULT_BLIND = DeblurSettings()

@@ -23,11 +23,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._validation import luminance
 from ..motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
 from ..settings import MAX_PASSES, check_passes
 
-__all__ = ["MAX_PASSES", "MotionNet", "check_passes", "predict", "to_field", "from_field",
-           "streak_error", "luminance", "load_weights", "save_weights", "get_motionnet"]
+__all__ = ["MAX_PASSES", "MotionNet", "check_passes", "iter_predict", "predict", "to_field",
+           "from_field", "streak_error", "luminance", "load_weights", "save_weights",
+           "get_motionnet"]
 
 #: The network's outputs are streak lengths divided by this (keeps activations near unit scale).
 OUTPUT_SCALE = 10.0
@@ -241,13 +243,6 @@ def streak_error(estimate: MotionField, truth: MotionField) -> float:
     return float(np.mean(l1 * l1 + l2 * l2 - 2.0 * l1 * l2 * cos))
 
 
-def luminance(image: np.ndarray) -> np.ndarray:
-    """(H, W, C) float image in [0, 1] -> (H, W) luminance (Rec. 601; alpha ignored)."""
-    if image.shape[-1] >= 3:
-        return (image[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
-    return image[..., 0].astype(np.float32)
-
-
 def save_weights(model: MotionNet, path, metadata: dict | None = None) -> None:
     """Save ``{"config", "state_dict"}`` (float16 tensors) to ``path`` and metadata next to it."""
     state = {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
@@ -351,6 +346,20 @@ def predict(model: MotionNet, lum: np.ndarray, device="cpu", passes: int = 1,
     tile, overlap, batch : int
         Tiling of large images (pixels) and tiles per forward pass.
     """
+    passes_run = iter_predict(model, lum, device, passes, tile, overlap, batch)
+    while True:
+        try:
+            next(passes_run)
+        except StopIteration as done:
+            return done.value
+
+
+def iter_predict(model: MotionNet, lum: np.ndarray, device="cpu", passes: int = 1,
+                 tile: int = TILE, overlap: int = TILE_OVERLAP, batch: int = 16):
+    """:func:`predict` pass by pass: yields the number of passes done, returns the field.
+
+    Closing the generator between passes stops the work (a GUI's Cancel).
+    """
     check_passes(passes)
     lum = np.ascontiguousarray(lum, dtype=np.float32)
     total = np.zeros((2, *lum.shape), np.float64)
@@ -367,6 +376,7 @@ def predict(model: MotionNet, lum: np.ndarray, device="cpu", passes: int = 1,
         direction = out[:2] * np.array([sign, -sign if mirror else sign])[:, None, None]
         direction /= np.maximum(np.hypot(direction[0], direction[1]), 1e-6)
         total += np.clip(out[2], 0.0, None) * direction
+        yield t + 1
     total /= passes
     length = np.clip(np.hypot(total[0], total[1]) * OUTPUT_SCALE, 0.0, MAX_LENGTH)
     return MotionField(length, undoubled_angle(total[0], total[1]))

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...deconvolution import iter_deconvolve
-from ...estimation.api import estimate_with_confidence
+from ...estimation.api import iter_estimate
 from ...motion import MotionField
-from ...settings import DeconvolutionSettings
+from ...settings import DeconvolutionSettings, EstimationSettings
 
 
 class IntensityMap:
@@ -118,17 +118,24 @@ def run_deblur(job: DeblurJob) -> Generator[DeblurUpdate | JobError, None, int]:
 
 @dataclass(frozen=True)
 class EstimateJob:
-    """One motion estimation: a plane (H, W[, C]) in [0, 1], the method and the device.
+    """One motion estimation: a plane (H, W[, C]) in [0, 1] and the estimator's settings.
 
-    ``passes`` is Motion-Net's test-time augmentation; the estimated lengths the cepstrum did not
-    confirm are multiplied by ``length_scale`` (as :func:`~napari_motion_deblur.deblur` does).
+    The estimated lengths the cepstrum did not confirm are multiplied by ``length_scale`` (as
+    :func:`~napari_motion_deblur.deblur` does).
     """
 
     plane: np.ndarray
-    method: str
-    device: str
-    passes: int
+    settings: EstimationSettings
     length_scale: float
+
+
+@dataclass(frozen=True)
+class EstimateUpdate:
+    """Progress of an estimation: ``step`` of ``steps`` done, ``what`` was done."""
+
+    step: int
+    steps: int
+    what: str
 
 
 @dataclass(frozen=True)
@@ -139,15 +146,20 @@ class EstimateResult:
     confidence: np.ndarray | None
 
 
-def run_estimate(job: EstimateJob) -> EstimateResult | JobError:
-    """Estimate the motion field of ``job.plane`` (a failure is returned as a JobError).
+def run_estimate(job: EstimateJob) -> Generator[EstimateUpdate | EstimateResult | JobError]:
+    """Estimate the motion field of ``job.plane`` step by step; the last item is the result.
 
-    The confidence is kept only for Motion-Net (the spectral method has none: it is all 0).
+    Yields an :class:`EstimateUpdate` per Motion-Net pass (stopping the generator there is a
+    Cancel), then the :class:`EstimateResult`, or a :class:`JobError` on failure. The
+    confidence is kept only for Motion-Net (the spectral method has none: it is all 0).
     """
     try:
-        estimate = estimate_with_confidence(job.plane, method=job.method, device=job.device,
-                                            passes=job.passes)
-        confidence = estimate.confidence if job.method == "motionnet" else None
-        return EstimateResult(estimate.for_deblurring(job.length_scale), confidence)
+        for progress in iter_estimate(job.plane, settings=job.settings):
+            if progress.estimate is None:
+                yield EstimateUpdate(progress.step, progress.steps, progress.what)
+                continue
+            confidence = (progress.estimate.confidence if job.settings.method == "motionnet"
+                          else None)
+            yield EstimateResult(progress.estimate.for_deblurring(job.length_scale), confidence)
     except (ValueError, RuntimeError, MemoryError) as err:
-        return JobError(f"{type(err).__name__}: {err}")
+        yield JobError(f"{type(err).__name__}: {err}")

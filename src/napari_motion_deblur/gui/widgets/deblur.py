@@ -214,9 +214,11 @@ class DeblurWidget(Container):
         weight = float(self.regularization.value)
         if estimated and np.isclose(weight, BLIND_REGULARIZATION):
             weight = "auto"
+        # A colour preview deconvolves the luminance only (~3x faster; close to the full run).
         settings = base.replace(stages=int(self.stages.value),
                                 iterations=int(self.iterations.value),
-                                regularization=weight, device=device)
+                                regularization=weight, device=device,
+                                colour="luminance" if preview else "channels")
         job = DeblurJob(planes=planes, motion=motion, settings=settings, intensity=self._map)
         self._target = (layer, len(indices) > 1)
         self._record = {"input": layer.name, "motion": about, "stages": settings.stages,
@@ -224,6 +226,7 @@ class DeblurWidget(Container):
                         "regularization": settings.regularization,
                         "regularization_base": settings.base,
                         "saturation": settings.saturation, "operator": settings.operator,
+                        "colour": settings.colour,
                         "device": str(resolve_device(device)),
                         "slices": [list(map(int, i)) for i in indices],
                         "package": f"napari-motion-deblur {__version__}"}

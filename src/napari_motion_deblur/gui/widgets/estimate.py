@@ -22,6 +22,7 @@ from qtpy.QtCore import QTimer
 from ...estimation.api import BLIND_LENGTH_SCALE, DEFAULT_PASSES
 from ...estimation.motionnet import MAX_PASSES
 from ...motion import MotionField
+from ...settings import EstimationSettings
 from ..field_editing import PREVIEW_SOURCE
 from ._common import (
     DEVICES,
@@ -35,7 +36,7 @@ from ._common import (
     show_field,
     snapshot_or_notify,
 )
-from ._jobs import EstimateJob, EstimateResult, JobError, run_estimate
+from ._jobs import EstimateJob, EstimateResult, EstimateUpdate, JobError, run_estimate
 from ._region import limit_box, shapes_box, view_box, with_margin
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ METHODS = {"Motion-Net": "motionnet", "spectral": "spectral"}
 MIN_RELIABLE_SIDE = 128
 #: Context (px) around a preview region that the estimator sees too.
 ESTIMATE_MARGIN = 64
+#: Motion-Net passes of a preview (at most the widget's): one pass keeps a 256^2 preview
+#: near a second on a 2-core CPU (benchmarks/preview_speed.py); Estimate uses the widget's.
+PREVIEW_PASSES = 1
 
 
 class EstimateWidget(Container):
@@ -79,10 +83,11 @@ class EstimateWidget(Container):
                                nullable=True, tooltip="A Shapes layer (its shapes' bounding box); "
                                "empty = the part of the image in view (at most 256 x 256 px)")
         self.preview_button = PushButton(text="Preview",
-                                         tooltip="Estimate only the region, in about a second")
+                                         tooltip="Estimate only the region, in about a second "
+                                                 f"({PREVIEW_PASSES} Motion-Net pass)")
         self.run_button = PushButton(text="Estimate")
         self.cancel_button = PushButton(text="Cancel", enabled=False,
-                                        tooltip="Discard the estimate now running")
+                                        tooltip="Stop the estimate after the current pass")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.status = Label(label="", value="")
         self.status.native.setWordWrap(True)
@@ -95,7 +100,8 @@ class EstimateWidget(Container):
         self._target = None
         self._preview = None
         self._cancelled = False
-        self._running_text, self._started = "", 0.0
+        self._running_text = self._running_base = ""
+        self._started = 0.0
         self._clock = QTimer()
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._tick)
@@ -141,14 +147,16 @@ class EstimateWidget(Container):
             show_warning(f"{layer.name!r} is only {plane.shape[0]}x{plane.shape[1]} px: motion "
                          f"estimates below {MIN_RELIABLE_SIDE} px are unreliable; check the "
                          "streaks by eye or type a uniform motion in Deblur.")
+        method = METHODS[self.method.value]
+        passes = int(self.passes.value)
+        if preview:
+            passes = min(passes, PREVIEW_PASSES)
         self._target = (layer.name, plane_geometry(layer), int(self.spacing.value) or None,
                         side, f"{self.method.value}"
-                        + (f", {int(self.passes.value)} passes"
-                           if METHODS[self.method.value] == "motionnet" else "")
+                        + (f", {passes} passes" if method == "motionnet" else "")
                         + f", length scale {self.length_scale.value:g}")
-        return EstimateJob(plane=intensity.to_unit(plane),
-                           method=METHODS[self.method.value], device=device,
-                           passes=int(self.passes.value),
+        settings = EstimationSettings(method=method, passes=passes, device=device)
+        return EstimateJob(plane=intensity.to_unit(plane), settings=settings,
                            length_scale=float(self.length_scale.value))
 
     def run(self, *_) -> None:
@@ -160,24 +168,26 @@ class EstimateWidget(Container):
         self._start(preview=True)
 
     def cancel(self, *_) -> None:
-        """Discard the estimate now running (the estimator cannot stop half-way)."""
+        """Stop the estimate after the current Motion-Net pass; nothing is shown."""
         if self.worker is not None:
             self._cancelled = True
-            self.status.value = "cancelled: the estimate now running will be discarded"
+            self.worker.quit()
+            self.status.value = "cancelling..."
 
     def _start(self, preview: bool) -> None:
         job = snapshot_or_notify(self, "Estimate motion", preview=preview)
         if job is None:
             return
         self._cancelled = False
-        self.progress.max = 0  # busy: the estimator reports no progress
+        self.progress.max, self.progress.value = 0, 0  # busy until the first pass reports
         what = "preview" if preview else "estimating"
-        self._running_text = f"{what} ({self.method.value}, {job.device})"
+        self._running_base = f"{what} ({self.method.value}, {job.settings.device})"
+        self._running_text = self._running_base
         self._started = time.perf_counter()
         self.status.value = f"{self._running_text}..."
         self._clock.start()
         worker = create_worker(run_estimate, job, _start_thread=False)
-        worker.returned.connect(self._on_returned)
+        worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self.worker = worker
@@ -185,13 +195,16 @@ class EstimateWidget(Container):
         self.cancel_button.enabled = True
         worker.start()
 
-    def _on_returned(self, result: EstimateResult | JobError) -> None:
-        if isinstance(result, JobError):
-            self._on_errored(result.message)
-            return
-        if self._cancelled:
-            self.status.value = "cancelled"
-            return
+    def _on_yielded(self, update: EstimateUpdate | EstimateResult | JobError) -> None:
+        if isinstance(update, JobError):
+            self._on_errored(update.message)
+        elif isinstance(update, EstimateUpdate):
+            self.progress.max, self.progress.value = update.steps, update.step
+            self._running_text = f"{self._running_base}: {update.what}"
+        elif not self._cancelled:
+            self._show(update)
+
+    def _show(self, result: EstimateResult) -> None:
         name, geometry, spacing, side, settings = self._target
         field, confidence, source = result.field, result.confidence, "estimate"
         if self._preview is not None:
@@ -222,7 +235,7 @@ class EstimateWidget(Container):
         self.status.value = "failed"
 
     def _tick(self) -> None:
-        """While running: the time so far (the estimator reports no progress of its own)."""
+        """While running: the last step done and the time so far."""
         if self.worker is not None and not self._cancelled:
             seconds = time.perf_counter() - self._started
             self.status.value = f"{self._running_text}... {seconds:.0f} s"
@@ -232,4 +245,6 @@ class EstimateWidget(Container):
         self.worker = None
         self.run_button.enabled = self.preview_button.enabled = True
         self.cancel_button.enabled = False
-        self.progress.max, self.progress.value = 1, 1
+        self.progress.max, self.progress.value = 1, 0 if self._cancelled else 1
+        if self._cancelled:
+            self.status.value = "cancelled"
