@@ -21,6 +21,12 @@ from .motion import MotionField
 from .physics.noise import noise_sigma, regularization_for_noise
 from .settings import DEFAULT_LAMBDA, MAX_ITERATIONS, MAX_STAGES, DeconvolutionSettings
 from .solvers.irc import IRCNet
+from .tiling import (
+    DECONVOLUTION_BYTES_PER_PIXEL,
+    DECONVOLUTION_HALO,
+    auto_tile,
+    tile_boxes,
+)
 
 __all__ = ["MAX_ITERATIONS", "MAX_STAGES", "DeconvolutionProgress", "deconvolve",
            "iter_deconvolve", "resolve_device", "get_model", "regularization_weight"]
@@ -38,6 +44,16 @@ class DeconvolutionProgress:
     stage: int
     stages: int
     estimate: np.ndarray
+    #: Large images run in overlapping tiles (``settings.tile``): ``stage`` is then of tile
+    #: ``tile`` of ``tiles``, and ``estimate`` the whole image so far (tiles not done yet still
+    #: show the input).
+    tile: int = 1
+    tiles: int = 1
+
+    @property
+    def fraction(self) -> float:
+        """Share of the work done, in (0, 1]."""
+        return ((self.tile - 1) * self.stages + self.stage) / (self.tiles * self.stages)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -92,6 +108,7 @@ def iter_deconvolve(
     *,
     saturation: float | None = None,
     operator: str = "exact",
+    tile: int | str | None = "auto",
     settings: DeconvolutionSettings | None = None,
 ) -> Generator[DeconvolutionProgress, None, np.ndarray]:
     """Deconvolve stage by stage, yielding a :class:`DeconvolutionProgress` after each stage.
@@ -102,40 +119,78 @@ def iter_deconvolve(
     """
     config = deconvolution_settings(settings, stages=stages, iterations=iterations,
                                     regularization=regularization, device=device,
-                                    saturation=saturation, operator=operator)
+                                    saturation=saturation, operator=operator, tile=tile)
     img, layout = as_float_image(image)
     target = check_motion_or_psf(motion_or_psf, img.shape[:2])
     net = model if model is not None else get_model(config.device)
+    colour = img[..., :3]
+    lam = regularization_weight(config, colour)  # of the whole image, also when tiled
+    tile = _tile_size(config, colour.shape, net)
+    if tile is None:
+        stages = ((stage, out, 1, 1)
+                  for stage, out in _plane_stages(colour, target, net, config, lam))
+    else:
+        stages = _tiled_stages(colour, target, net, config, lam, tile)
+    estimate = None
+    for stage, out, k, n in stages:
+        if img.shape[-1] == 4:
+            out = np.concatenate([out, img[..., 3:]], axis=-1)
+        estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)
+        yield DeconvolutionProgress(stage, config.stages, estimate, k, n)
+    return estimate
+
+
+def _tile_size(config: DeconvolutionSettings, shape, net: IRCNet) -> int | None:
+    """The tile side to use (a multiple of IRC-Net's node spacing), or None: no tiles."""
+    align = net.node_spacing()
+    if config.tile is None:
+        return None
+    if config.tile == "auto":
+        return auto_tile(shape, 1 if config.colour == "luminance" else shape[-1],
+                         DECONVOLUTION_BYTES_PER_PIXEL, DECONVOLUTION_HALO,
+                         config.memory_budget, align)
+    return None if max(shape[:2]) <= config.tile else int(config.tile)
+
+
+def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: DeconvolutionSettings,
+                  lam: float):
+    """IRC-Net on one (H, W, C <= 3) image: yields (stage, estimate (H, W, C)) per stage."""
     dev = net.inverse_bank.device
-    stages = config.stages
     if isinstance(target, MotionField):
         ops = net.motion_operators(target, exact=config.operator == "exact")
     else:
-        ops = net.psf_operators(torch.from_numpy(target), img.shape[:2])
-    colour = img[..., :3]
+        ops = net.psf_operators(torch.from_numpy(target), colour.shape[:2])
     planes = colour
     if config.colour == "luminance" and colour.shape[-1] == 3:
         planes = luminance(colour)[..., None]
     # Channels run one after the other, in lockstep: per-channel patch stacks stay small enough
     # to be recycled by the allocator, which makes RGB ~1.5x faster than one batch of 3.
-    lam = regularization_weight(config, colour)  # the same weight in both colour modes
     masks = [observed_mask(planes[..., c], config.saturation) for c in range(planes.shape[-1])]
     channels = [net.stages(torch.from_numpy(np.ascontiguousarray(planes[..., c]))[None].to(dev),
-                           ops, stages, config.iterations, lam,
+                           ops, config.stages, config.iterations, lam,
                            None if m is None else torch.from_numpy(m)[None].to(dev))
                 for c, m in enumerate(masks)]
-    estimate = None
     for per_channel in zip(*channels):
-        s = per_channel[0][0]
         out = np.stack([x[0].cpu().numpy() for _, x in per_channel], axis=-1)
         if planes is not colour:  # the luminance's restored detail, added to every channel
             out = colour + (out - planes)
-        out = np.clip(out, 0.0, 1.0)
-        if img.shape[-1] == 4:
-            out = np.concatenate([out, img[..., 3:]], axis=-1)
-        estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)
-        yield DeconvolutionProgress(s + 1, stages, estimate)
-    return estimate
+        yield per_channel[0][0] + 1, np.clip(out, 0.0, 1.0)
+
+
+def _tiled_stages(colour: np.ndarray, target, net: IRCNet, config: DeconvolutionSettings,
+                  lam: float, tile: int):
+    """:func:`_plane_stages` tile by tile (:func:`~napari_motion_deblur.tiling.tile_boxes`):
+    yields (stage, the whole estimate so far, tile, tiles) after each stage of each tile."""
+    canvas = colour.copy()
+    boxes = tile_boxes(colour.shape[:2], tile, DECONVOLUTION_HALO, net.node_spacing())
+    for k, box in enumerate(boxes, 1):
+        part = target
+        if isinstance(target, MotionField):
+            part = MotionField(target.length[box.outer], target.angle[box.outer])
+        for stage, out in _plane_stages(np.ascontiguousarray(colour[box.outer]), part, net,
+                                        config, lam):
+            canvas[box.target] = out[box.inner]
+            yield stage, canvas, k, len(boxes)
 
 
 def deconvolve(
@@ -149,6 +204,7 @@ def deconvolve(
     *,
     saturation: float | None = None,
     operator: str = "exact",
+    tile: int | str | None = "auto",
     settings: DeconvolutionSettings | None = None,
 ) -> np.ndarray:
     """Remove known blur with IRC-Net (non-blind; per-pixel motion or a uniform PSF).
@@ -179,10 +235,15 @@ def deconvolve(
     operator : {"exact", "nodes"}
         Blur of a motion field in the data term: every pixel along its own streak (default),
         or the paper's node-based blend of bank kernels (faster, less faithful).
+    tile : int, "auto" or None
+        Deblur in overlapping tiles of this side (px, >= 128), each with a 204-px halo, so
+        memory stays bounded (close to the whole-image result, not equal:
+        :mod:`~napari_motion_deblur.tiling`); ``"auto"`` (default) tiles only images that would need
+        more than 4 GB (``DeconvolutionSettings.memory_budget``); None never tiles.
     settings : DeconvolutionSettings, optional
-        All of the above in one validated object; when given, it is used instead of
-        ``stages``, ``iterations``, ``regularization``, ``device``, ``saturation`` and
-        ``operator``.
+        All of the above in one validated object (plus ``colour`` and ``memory_budget``);
+        when given, it is used instead of ``stages``, ``iterations``, ``regularization``,
+        ``device``, ``saturation``, ``operator`` and ``tile``.
 
     Returns
     -------
@@ -195,7 +256,8 @@ def deconvolve(
         For an unusable image, field, PSF or parameter (the message says what is accepted).
     """
     gen = iter_deconvolve(image, motion_or_psf, stages, iterations, regularization, device, model,
-                          saturation=saturation, operator=operator, settings=settings)
+                          saturation=saturation, operator=operator, tile=tile,
+                          settings=settings)
     while True:
         try:
             next(gen)

@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ._validation import device_name, is_count, is_finite_number
+from .tiling import DEFAULT_MEMORY_BUDGET, MIN_TILE
 
 #: Default TV weight (anisotropic TV) of a known field, tuned for noise sigma ~ 0.01.
 DEFAULT_LAMBDA = 0.0008
@@ -49,6 +50,16 @@ def check_passes(passes) -> None:
     """Raise ``ValueError`` unless ``passes`` is an integer in 1..:data:`MAX_PASSES`."""
     if not is_count(passes, 1, MAX_PASSES):
         raise ValueError(f"passes must be an integer in 1..{MAX_PASSES}, got {passes!r}")
+
+
+def check_tiling(tile, memory_budget) -> None:
+    """Raise ``ValueError`` unless ``tile`` is None, "auto" or an integer >= :data:`MIN_TILE`
+    and ``memory_budget`` a number > 0 (bytes)."""
+    if not (tile is None or tile == "auto" or is_count(tile, MIN_TILE, 2**31)):
+        raise ValueError(f"tile must be None, 'auto' or an integer >= {MIN_TILE} (px), "
+                         f"got {tile!r}")
+    if not (is_finite_number(memory_budget) and memory_budget > 0):
+        raise ValueError(f"memory_budget must be a number of bytes > 0, got {memory_budget!r}")
 
 
 def check_length_scale(length_scale) -> None:
@@ -88,6 +99,12 @@ class DeconvolutionSettings:
         Colour images: ``"channels"`` deconvolves R, G and B; ``"luminance"`` deconvolves
         their luminance (Rec. 601) and adds the restored detail to each channel, about 3x
         faster, for previews (colour edges stay a little soft). Gray images ignore it.
+    tile : int, "auto" or None
+        Process the image in overlapping tiles of this side (px, >= 128) with a halo, keeping
+        the memory bounded (:mod:`~napari_motion_deblur.tiling`); ``"auto"`` tiles only images
+        that would need more than ``memory_budget``; None never tiles.
+    memory_budget : float
+        Bytes one call may use, for ``tile="auto"`` (default 4e9: tiles cost time).
     """
 
     stages: int = 5
@@ -98,6 +115,8 @@ class DeconvolutionSettings:
     base: float = DEFAULT_LAMBDA
     operator: str = "exact"
     colour: str = "channels"
+    tile: int | str | None = "auto"
+    memory_budget: float = DEFAULT_MEMORY_BUDGET
 
     def __post_init__(self):
         if not is_count(self.stages, 1, MAX_STAGES):
@@ -120,6 +139,7 @@ class DeconvolutionSettings:
             raise ValueError(f"colour must be one of {COLOURS}, got {self.colour!r}")
         if not (is_finite_number(self.base) and self.base >= 0):
             raise ValueError(f"base must be a finite number >= 0, got {self.base!r}")
+        check_tiling(self.tile, self.memory_budget)
         object.__setattr__(self, "device", check_device(self.device))
 
     def replace(self, **changes) -> DeconvolutionSettings:
@@ -141,12 +161,16 @@ class EstimationSettings:
         Motion-Net only: refine the estimate where the cepstrum confirms it.
     device : str
         As in :class:`DeconvolutionSettings` (Motion-Net only).
+    tile, memory_budget
+        As in :class:`DeconvolutionSettings`: overlapping tiles for large images.
     """
 
     method: str = "motionnet"
     passes: int = DEFAULT_PASSES
     check: bool = True
     device: str = "auto"
+    tile: int | str | None = "auto"
+    memory_budget: float = DEFAULT_MEMORY_BUDGET
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -154,6 +178,7 @@ class EstimationSettings:
         check_passes(self.passes)
         if not isinstance(self.check, bool):
             raise ValueError(f"check must be True or False, got {self.check!r}")
+        check_tiling(self.tile, self.memory_budget)
         object.__setattr__(self, "device", check_device(self.device))
 
     def replace(self, **changes) -> EstimationSettings:

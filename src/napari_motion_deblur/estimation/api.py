@@ -30,8 +30,14 @@ from ..settings import (
     EstimationSettings,
     check_length_scale,
 )
+from ..tiling import ESTIMATION_BYTES_PER_PIXEL, ESTIMATION_HALO, auto_tile, tile_boxes
 from .motionnet import get_motionnet, iter_predict, luminance
 from .spectral import cepstral_check, spectral_motion
+
+#: Tiles of a large image (see :mod:`~napari_motion_deblur.tiling`): corners on Motion-Net's
+#: tile step (96 px, a multiple of the cepstral check's 32-px patch stride); the halo covers a
+#: network tile (128 px) and the check's patch (128 px) with its neighbour averaging.
+ESTIMATION_ALIGN = 96
 
 __all__ = ["BLIND_LENGTH_SCALE", "BLIND_REGULARIZATION", "DEFAULT_PASSES", "METHODS",
            "EstimationProgress", "MotionEstimate", "deblur", "estimate_motion",
@@ -148,7 +154,8 @@ class EstimationProgress:
 def iter_estimate(image, *, settings: EstimationSettings | None = None
                   ) -> Generator[EstimationProgress, None, MotionEstimate]:
     """:func:`estimate_with_confidence` step by step: one update per Motion-Net pass, one for
-    the cepstral check (the spectral method: one step).
+    the cepstral check (the spectral method: one step); per tile when the image is tiled
+    (``settings.tile``).
 
     The input is validated before the first update. Closing the generator between updates
     stops the work (a GUI's Cancel). The return value (``StopIteration.value``) is the estimate
@@ -156,6 +163,37 @@ def iter_estimate(image, *, settings: EstimationSettings | None = None
     """
     config = _estimation_settings(settings)
     _, lum = _luminance_of(image, "estimate_motion")
+    tile = config.tile
+    if tile == "auto":
+        tile = auto_tile(lum.shape, 1, ESTIMATION_BYTES_PER_PIXEL, ESTIMATION_HALO,
+                         config.memory_budget, ESTIMATION_ALIGN)
+    elif tile is not None and max(lum.shape) <= tile:
+        tile = None
+    if tile is None:
+        estimate = yield from _plane_steps(lum, config)
+        return estimate
+    boxes = tile_boxes(lum.shape, tile, ESTIMATION_HALO, ESTIMATION_ALIGN)
+    length, angle = np.zeros(lum.shape, np.float32), np.zeros(lum.shape, np.float32)
+    confidence = np.zeros(lum.shape, np.float32)
+    for k, box in enumerate(boxes):
+        for progress in _plane_steps(np.ascontiguousarray(lum[box.outer]), config):
+            done = k * progress.steps + progress.step
+            if progress.estimate is not None:
+                part = progress.estimate
+                length[box.target] = part.field.length[box.inner]
+                angle[box.target] = part.field.angle[box.inner]
+                confidence[box.target] = part.confidence[box.inner]
+            if done < len(boxes) * progress.steps:
+                yield EstimationProgress(done, len(boxes) * progress.steps,
+                                         f"tile {k + 1}/{len(boxes)}: {progress.what}")
+    estimate = MotionEstimate(MotionField(length, angle), confidence)
+    yield EstimationProgress(len(boxes) * progress.steps, len(boxes) * progress.steps,
+                             f"tile {len(boxes)}/{len(boxes)}: {progress.what}", estimate)
+    return estimate
+
+
+def _plane_steps(lum: np.ndarray, config: EstimationSettings):
+    """The estimate of one luminance image, step by step (see :func:`iter_estimate`)."""
     unconfirmed = np.zeros(lum.shape, np.float32)
     if config.method == "spectral":
         estimate = MotionEstimate(spectral_motion(lum), unconfirmed)

@@ -131,6 +131,10 @@ class IRCNet(nn.Module):
         grid = self._grid((shape[0] + 2 * pad, shape[1] + 2 * pad), size // 2, support)
         return Operators(grid, psf.to(device)[None], filters.to(device)[None], pad)
 
+    def node_spacing(self) -> int:
+        """Pixels between the nodes of :meth:`motion_operators` (the grid's actual stride)."""
+        return self._grid((2 * self.stride, 2 * self.stride), BANK_RADIUS, self.support).stride
+
     def _grid(self, shape, kernel_radius: int, support: int) -> PatchGrid:
         # The inverse filters read one pixel less than the margin: gradients computed in the
         # patch (circularly) are then exact wherever they are used.
