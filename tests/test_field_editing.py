@@ -111,3 +111,38 @@ def test_writer_falls_back_to_vectors_without_metadata():
     rebuilt = layer_field(data, {"metadata": {}})
     np.testing.assert_allclose(rebuilt.length[2:14, 2:14], 8.0, rtol=1e-5)
     np.testing.assert_allclose(rebuilt.angle[2:14, 2:14], 30.0, atol=1e-3)
+
+
+def test_reader_says_an_oversized_field_is_too_large(tmp_path):
+    path = tmp_path / "big.motion"
+    zeros = np.zeros((12000, 12000), np.float32)
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, length=zeros, angle=zeros)
+    del zeros
+    reader = get_reader(str(path))
+    assert reader is not None  # it is a field: reading it explains, rather than declining
+    with pytest.raises(ValueError, match="larger than the"):
+        reader(str(path))
+
+
+@pytest.mark.parametrize("far", [1e6, np.inf])
+def test_vectors_far_outside_any_image_are_refused_not_allocated(far):
+    data = np.array([[[far, far], [1.0, 1.0]]])
+    with pytest.raises(ValueError, match="larger than the|outside any image"):
+        layer_field(data, {"metadata": {}})
+
+
+def test_writer_replaces_only_with_a_complete_file(tmp_path, monkeypatch):
+    field = MotionField.uniform((8, 8), 5.0, 10.0)
+    data, kwargs, _ = field_layer_data(field, "f")
+    [written] = write_motion_field(str(tmp_path / "f.motion"), data, kwargs)
+    before = open(written, "rb").read()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", full_disk)
+    with pytest.raises(OSError):
+        write_motion_field(written, data, kwargs)
+    assert open(written, "rb").read() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["f.motion"]

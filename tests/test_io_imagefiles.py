@@ -183,3 +183,39 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     with atomic_path(tmp_path / "a.txt") as tmp:
         tmp.write_text("x")
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask  # not private 0600
+
+
+def _huge_field_archive(path, side=12000):
+    zeros = np.zeros((side, side), np.float32)  # compresses to ~1 MB
+    np.savez_compressed(path, length=zeros, angle=zeros)
+
+
+def test_oversized_fields_are_refused_before_decompressing(tmp_path):
+    import resource
+
+    from napari_motion_deblur.motion import MAX_FIELD_PIXELS
+
+    path = tmp_path / "big.npz"
+    _huge_field_archive(path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match=f"larger than the {MAX_FIELD_PIXELS} pixels"):
+        MotionField.load(path)
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 200_000  # nothing near the 1.15 GB the arrays would take
+
+
+def test_saving_a_field_is_atomic_and_keeps_the_extension_case(tmp_path, monkeypatch):
+    field = MotionField.uniform((6, 5), 4.0, 30.0)
+    assert field.save(tmp_path / "f.NPZ").name == "f.NPZ"
+    assert field.save(tmp_path / "g").name == "g.npz"
+    good = field.save(tmp_path / "keep.npz")
+    before = good.read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", full_disk)
+    with pytest.raises(OSError):
+        MotionField.uniform((6, 5), 9.0, 0.0).save(good)
+    assert good.read_bytes() == before  # the good file survives a failed overwrite
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.NPZ", "g.npz", "keep.npz"]

@@ -10,12 +10,37 @@ from __future__ import annotations
 
 import os
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 #: The longest streak the kernel bank represents (paper, Section 2.2).
 MAX_LENGTH = 35.0
+#: Most pixels of a field read from a file or rebuilt from vectors (~11600^2; 2 float32 arrays
+#: of 0.5 GB each): a small compressed file must not be able to ask for tens of GB.
+MAX_FIELD_PIXELS = 2**27
+
+
+def check_field_shape(shape, what: str = "motion field") -> None:
+    """Raise ``ValueError`` unless ``shape`` is (H, W) with at most :data:`MAX_FIELD_PIXELS`."""
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"{what}: expected a non-empty (H, W) shape, got {tuple(shape)}")
+    if int(shape[0]) * int(shape[1]) > MAX_FIELD_PIXELS:
+        raise ValueError(f"{what}: {shape[0]} x {shape[1]} px is larger than the "
+                         f"{MAX_FIELD_PIXELS} pixels a field may have")
+
+
+def npz_array_shape(path, key: str) -> tuple:
+    """The declared shape of an ``.npz`` member, read from its header (nothing decompressed)."""
+    with zipfile.ZipFile(path) as zf:
+        with zf.open(f"{key}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, _, _ = reader(member)
+    return shape
 
 
 def doubled_angle(angle, weight=1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -181,13 +206,18 @@ class MotionField:
 
     # ------------------------------------------------------------------------- io
     def save(self, path: str | os.PathLike) -> Path:
-        """Save as ``.npz`` with float32 arrays ``length`` and ``angle``; return the path."""
+        """Save as ``.npz`` with float32 arrays ``length`` and ``angle``; return the path.
+
+        The file is written to a temporary name and renamed at the end: an existing file is
+        replaced only by a complete one.
+        """
+        from ._atomic import atomic_path
+
         path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(
-                ".npz"
-            )
-        np.savez_compressed(path, length=self._length, angle=self._angle)
+        if path.suffix.lower() != ".npz":
+            path = path.with_name(path.name + ".npz")
+        with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, length=self._length, angle=self._angle)
         return path
 
     @classmethod
@@ -206,7 +236,12 @@ class MotionField:
                     f"{path}: not a motion field, missing array(s) {sorted(missing)}; "
                     "expected an .npz with arrays 'length' and 'angle'."
                 )
-            return cls(data["length"], data["angle"])
+            try:
+                for key in ("length", "angle"):  # before anything is decompressed
+                    check_field_shape(npz_array_shape(path, key), f"{path}: {key}")
+                return cls(data["length"], data["angle"])
+            except (OSError, EOFError, KeyError, zlib.error, zipfile.BadZipFile) as err:
+                raise ValueError(f"{path}: a damaged motion-field archive ({err}).") from err
 
 
 def _as_2d_float(values, name: str) -> np.ndarray:

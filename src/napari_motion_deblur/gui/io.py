@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..motion import MotionField
+from .._atomic import atomic_path
+from ..motion import (
+    MAX_FIELD_PIXELS,
+    MAX_LENGTH,
+    MotionField,
+    check_field_shape,
+    npz_array_shape,
+)
 from .field_editing import CONFIDENCE_KEY, FIELD_KEY, field_layer_data, vectors_to_field
 
 #: Extension of saved fields; only this plugin reads it, so napari opens it unasked.
@@ -34,8 +41,10 @@ def _is_motion_npz(path: str) -> bool:
         with data:
             if not {"length", "angle"} <= set(data.files):
                 return False
-            for key in ("length", "angle"):  # decompress: catches corrupt members too
-                data[key]
+            for key in ("length", "angle"):
+                if np.prod(npz_array_shape(path, key)) > MAX_FIELD_PIXELS:
+                    return True  # a field, too large: reading it says so
+                data[key]  # decompress: catches corrupt members too
             return True
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
         return False
@@ -82,7 +91,11 @@ def layer_field(data, meta: dict) -> MotionField:
     if data.ndim != 3 or len(data) == 0:
         raise ValueError("this Vectors layer holds no motion field to save")
     ends = np.concatenate([data[:, 0], data[:, 0] + data[:, 1]])
+    if not np.isfinite(ends).all() or ends.min() < -MAX_LENGTH:  # streaks start half out
+        raise ValueError("this Vectors layer's streaks lie outside any image (negative or "
+                         "non-finite positions): no motion field to save")
     shape = tuple(int(np.ceil(v)) + 1 for v in ends.max(axis=0)[-2:])
+    check_field_shape(shape, "the field these vectors span")
     return vectors_to_field(data[:, :, -2:], shape)
 
 
@@ -111,7 +124,8 @@ def write_motion_field(path: str, data, meta: dict) -> list[str]:
     confidence = (meta.get("metadata") or {}).get(CONFIDENCE_KEY)
     if confidence is not None:
         arrays["confidence"] = np.asarray(confidence, np.float32)
-    with open(path, "wb") as handle:  # a file object: numpy appends no ".npz"
+    # a file object: numpy appends no ".npz"; written whole, then renamed into place
+    with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     return [str(path)]
 
@@ -152,8 +166,9 @@ def write_deblurred_image(path: str, data, meta: dict) -> list[str]:
         path = path.with_name(path.name + ".tif")
     record = (meta.get("metadata") or {}).get(RECORD_KEY)
     description = json.dumps({TIFF_RECORD_KEY: record}) if record else None
-    tifffile.imwrite(path, np.asarray(data), photometric="rgb" if meta.get("rgb") else None,
-                     description=description, metadata=None)
+    with atomic_path(path, overwrite=True) as tmp:
+        tifffile.imwrite(tmp, np.asarray(data), photometric="rgb" if meta.get("rgb") else None,
+                         description=description, metadata=None)
     return [str(path)]
 
 
