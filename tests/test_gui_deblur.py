@@ -149,3 +149,19 @@ def test_before_after_toggle_and_result_record(qtbot, make_napari_viewer, tmp_pa
     np.testing.assert_array_equal(tifffile.imread(path), result.data)
     [plain] = result.save(str(tmp_path / "plain.tif"))  # napari's own writer stays the default
     np.testing.assert_array_equal(tifffile.imread(plain), result.data)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.int64])
+def test_widgets_scale_integers_by_the_core_rule(dtype):
+    from napari_motion_deblur._validation import as_float_image
+    from napari_motion_deblur.gui.widgets._jobs import IntensityMap
+
+    values = (np.arange(64 * 64).reshape(64, 64) * 16 % 65536).astype(dtype)  # 16-bit data
+    intensity = IntensityMap(values)
+    core, _ = as_float_image(values)
+    np.testing.assert_array_equal(intensity.to_unit(values), core[..., 0])  # not black
+    back = intensity.from_unit(intensity.to_unit(values))
+    assert back.dtype == values.dtype and np.array_equal(back, values)
+    if np.issubdtype(dtype, np.signedinteger):
+        with pytest.raises(ValueError, match="negative"):
+            IntensityMap(values - 1)

@@ -26,6 +26,7 @@ from .tiling import (
     DECONVOLUTION_HALO,
     auto_tile,
     tile_boxes,
+    tile_segments,
 )
 
 __all__ = ["MAX_ITERATIONS", "MAX_STAGES", "DeconvolutionProgress", "deconvolve",
@@ -247,14 +248,21 @@ def deconvolve(
 
     Returns
     -------
-    numpy.ndarray
-        float32, the image's shape, in [0, 1].
+    numpy.ndarray or dask.array.Array
+        float32, the image's shape, in [0, 1]. A dask array in gives a lazy dask array out
+        (see :func:`_deconvolve_lazy`), to compute where the caller likes (a
+        ``dask.distributed`` cluster, say).
 
     Raises
     ------
     ValueError
         For an unusable image, field, PSF or parameter (the message says what is accepted).
     """
+    if _is_dask(image):
+        config = deconvolution_settings(settings, stages=stages, iterations=iterations,
+                                        regularization=regularization, device=device,
+                                        saturation=saturation, operator=operator, tile=tile)
+        return _deconvolve_lazy(image, motion_or_psf, config)
     gen = iter_deconvolve(image, motion_or_psf, stages, iterations, regularization, device, model,
                           saturation=saturation, operator=operator, tile=tile,
                           settings=settings)
@@ -263,3 +271,67 @@ def deconvolve(
             next(gen)
         except StopIteration as stop:
             return stop.value
+
+
+def _is_dask(image) -> bool:
+    return type(image).__module__.split(".")[0] == "dask"
+
+
+#: Chunk side of a lazy deconvolution when ``tile`` gives none (20 node spacings).
+LAZY_CHUNK = 1020
+
+
+def _deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
+    """:func:`deconvolve` of a dask array: ``map_overlap`` over chunks of ``config.tile`` px
+    (default :data:`LAZY_CHUNK`; at least the 204-px halo, as ``map_overlap`` needs) with the
+    tiles' halo, each chunk deconvolved in memory.
+
+    The chunks are the tiles of :func:`~napari_motion_deblur.tiling.tile_boxes`, so the result
+    equals ``deconvolve(numpy_image, ..., tile=chunk)``. What needs the whole image is settled
+    here, before anything is computed: the integer scale of a wide integer type (one pass
+    over the data) and an ``"auto"`` TV weight, measured on the central chunk.
+    """
+    import dask.array as da
+
+    from ._validation import integer_scale
+
+    if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
+        raise ValueError(f"image must be (H, W) or (H, W, C) with 1-4 channels; got shape "
+                         f"{image.shape}")
+    target = check_motion_or_psf(motion_or_psf, image.shape[:2])
+    net = get_model(config.device)
+    align = net.node_spacing()
+    chunk = int(config.tile) if isinstance(config.tile, int) else LAZY_CHUNK
+    chunk = max(-(-chunk // align) * align, DECONVOLUTION_HALO)
+    planar = image if image.ndim == 3 else image[..., None]
+    rows, cols = (tuple(b - a for a, b in tile_segments(n, chunk, DECONVOLUTION_HALO))
+                  for n in planar.shape[:2])
+    planar = planar.rechunk((rows, cols, planar.shape[2]))
+    scale = 1.0
+    if np.issubdtype(planar.dtype, np.integer) and planar.dtype not in (np.uint8, np.uint16):
+        scale = integer_scale(np.array([[int(planar.max().compute())]], planar.dtype))
+    elif np.issubdtype(planar.dtype, np.integer):
+        scale = float(np.iinfo(planar.dtype).max)
+    regularization = config.regularization
+    if regularization == "auto":
+        r, c = (planar.shape[0] - chunk) // 2, (planar.shape[1] - chunk) // 2
+        centre = np.asarray(planar[max(r, 0):max(r, 0) + chunk, max(c, 0):max(c, 0) + chunk])
+        regularization = regularization_weight(config, centre.astype(np.float32) / scale)
+    block_settings = config.replace(tile=None, regularization=regularization)
+    is_field = isinstance(target, MotionField)
+    motion = (da.from_array(np.stack([target.length, target.angle], axis=-1),
+                            chunks=(rows, cols, 2)) if is_field else None)
+    depth = {0: DECONVOLUTION_HALO, 1: DECONVOLUTION_HALO, 2: 0}
+
+    def run(block, motion_block=None):
+        values = block.astype(np.float32) / np.float32(scale) if scale != 1.0 else block
+        blur_here = (MotionField(motion_block[..., 0], motion_block[..., 1]) if is_field
+                     else target)
+        # model=None: each worker process builds (or reuses) its own, from the disk cache
+        out = deconvolve(values, blur_here, settings=block_settings)
+        return out.reshape(block.shape).astype(np.float32)
+
+    arrays = (planar, motion) if is_field else (planar,)
+    result = da.map_overlap(run, *arrays, depth=depth, boundary="none", dtype=np.float32,
+                            align_arrays=False)
+    return result if image.ndim == 3 else result[..., 0]

@@ -50,17 +50,26 @@ def _round_up(value: int, step: int) -> int:
     return int(math.ceil(value / step) * step)
 
 
+def tile_segments(size: int, tile: int, halo: int = 0) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the tiles along one axis: ``tile`` px each, except that a last
+    piece shorter than ``halo`` joins the tile before it (computing a sliver with a full halo
+    wastes work, and ``dask``'s ``map_overlap`` needs every chunk to be at least its depth)."""
+    starts = list(range(0, size, tile))
+    if len(starts) > 1 and size - starts[-1] < halo:
+        starts.pop()
+    return [(a, b) for a, b in zip(starts, starts[1:] + [size])]
+
+
 def tile_boxes(shape, tile: int, halo: int, align: int = 1) -> list[TileBox]:
     """Overlapping boxes covering an (H, W) image with ``tile``-px tiles and ``halo``-px halos.
 
     ``tile`` and ``halo`` are rounded up to multiples of ``align``, so that every outer box
-    starts on that grid (or at the image edge).
+    starts on that grid (or at the image edge); see :func:`tile_segments` for the last tile.
     """
     tile, halo = _round_up(max(int(tile), 1), align), _round_up(max(int(halo), 0), align)
     boxes = []
-    for r in range(0, shape[0], tile):
-        for c in range(0, shape[1], tile):
-            r1, c1 = min(r + tile, shape[0]), min(c + tile, shape[1])
+    for r, r1 in tile_segments(shape[0], tile, halo):
+        for c, c1 in tile_segments(shape[1], tile, halo):
             orow = (max(r - halo, 0), min(r1 + halo, shape[0]))
             ocol = (max(c - halo, 0), min(c1 + halo, shape[1]))
             boxes.append(TileBox(

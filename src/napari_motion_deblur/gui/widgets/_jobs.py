@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._validation import integer_scale
 from ...deconvolution import iter_deconvolve
 from ...estimation.api import iter_estimate
 from ...motion import MotionField
@@ -19,14 +20,17 @@ from ...settings import DeconvolutionSettings, EstimationSettings
 class IntensityMap:
     """Maps a layer's intensities to the [0, 1] range the core expects, and back.
 
-    Unsigned integers use their dtype range (so results keep the dtype); floats already in
-    [0, 1] are left alone; anything else is scaled by its data range.
+    Integers follow the core's rule (:func:`~napari_motion_deblur._validation.integer_scale`:
+    uint8/uint16 by their range, wider types by 255 or 65535 when their values fit, so a 16-bit
+    image stored as int32 is not black; negative values are refused) and results keep the
+    dtype; floats already in [0, 1] are left alone; other floats are scaled by their data range
+    (the core refuses them; a layer's floats can be in any unit).
     """
 
     def __init__(self, data):
         self.dtype = np.dtype(data.dtype)
-        if np.issubdtype(self.dtype, np.unsignedinteger):
-            self.offset, self.scale = 0.0, float(np.iinfo(self.dtype).max)
+        if np.issubdtype(self.dtype, np.integer):
+            self.offset, self.scale = 0.0, integer_scale(np.asarray(data))
         else:
             lo, hi = float(np.min(data)), float(np.max(data))
             if lo >= 0 and hi <= 1:
