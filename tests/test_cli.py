@@ -125,7 +125,7 @@ def test_existing_files_and_inputs_are_never_overwritten(tmp_path, camera, capsy
 
 
 @pytest.mark.parametrize("case", ["corrupt", "missing", "option", "both", "jpeg16", "field",
-                                  "shape"])
+                                  "shape", "tile", "budget"])
 def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
     iio.imwrite(tmp_path / "ok.png", camera)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -141,6 +141,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
                    "--out", str(tmp_path / "deep.jpg")],
         "field": ["deblur", str(tmp_path / "ok.png"), "--motion", str(tmp_path / "field.npz")],
         "shape": ["deblur", str(tmp_path / "ok.png"), "--motion", str(tmp_path / "small.npz")],
+        "tile": ["deblur", str(tmp_path / "ok.png"), "--length", "3", "--angle", "0",
+                 "--tile", "64"],
+        "budget": ["estimate", str(tmp_path / "ok.png"), "--memory-budget", "-1"],
     }[case]
     MotionField.uniform((8, 8), 5.0, 0.0).save(tmp_path / "small.npz")
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -151,6 +154,20 @@ def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
     if case == "shape":  # found while working: the message names the file
         assert captured.err.startswith(f"error: {tmp_path / 'ok.png'}: motion field shape")
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_tile_option_deblurs_in_tiles_close_to_the_whole_image(tmp_path, capsys):
+    iio.imwrite(tmp_path / "sharp.png", data.camera()[:480, :480])  # 2 x 2 tiles of 204+
+    assert main(["blur", str(tmp_path / "sharp.png"), "--length", "9", "--angle", "30",
+                 "--noise", "0", "--device", "cpu"]) == 0
+    blurred = str(tmp_path / "sharp_blurred.png")
+    field = str(tmp_path / "sharp_blurred_motion.npz")
+    for name, tile in (("whole.png", "none"), ("tiled.png", "204")):
+        assert main(["deblur", blurred, "--motion", field, "--out", str(tmp_path / name),
+                     "--tile", tile, *FAST]) == 0
+    whole, tiled = iio.imread(tmp_path / "whole.png"), iio.imread(tmp_path / "tiled.png")
+    difference = np.abs(whole.astype(int) - tiled.astype(int))
+    assert 0 < difference.max() and difference.mean() < 1.0  # tiles ran; 8-bit levels apart
 
 
 def test_a_failure_mid_file_leaves_no_partial_output(tmp_path, camera, capsys, monkeypatch):

@@ -147,6 +147,25 @@ def _planes(image, src: Path, say, verb: str, work) -> list:
     return results
 
 
+def _tile(text: str):
+    """``--tile``: an integer side, 'auto' or 'none' (checked again by the settings)."""
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a tile side in px, 'auto' or 'none', "
+                                         f"got {text!r}") from None
+
+
+def _tiling(args) -> dict:
+    """The settings' tiling fields from ``--tile`` and ``--memory-budget``."""
+    chosen = {"tile": args.tile}
+    if args.memory_budget is not None:
+        chosen["memory_budget"] = args.memory_budget
+    return chosen
+
+
 # ------------------------------------------------------------------------------ commands
 def _run_deblur(args, say) -> None:
     from .deconvolution import deconvolve, get_model, resolve_device
@@ -158,13 +177,14 @@ def _run_deblur(args, say) -> None:
     # Blind runs use deblur()'s settings (noise-adaptive TV weight, node operator), runs with a
     # known blur the non-blind defaults; the options override either.
     defaults = DeblurSettings()
-    chosen = {"stages": args.stages, "iterations": args.iterations, "device": args.device}
+    chosen = {"stages": args.stages, "iterations": args.iterations, "device": args.device,
+              **_tiling(args)}
     if args.regularization is not None:
         chosen["regularization"] = args.regularization
     base = defaults.deconvolution if known is None else DeconvolutionSettings()
     config = base.replace(**chosen)
     estimation = defaults.estimation.replace(method=args.method, passes=args.passes,
-                                             device=args.device)
+                                             device=args.device, **_tiling(args))
     inputs = find_images(args.inputs)
     targets = _targets(inputs, args.out, lambda s: f"{s.stem}_deblurred{s.suffix}",
                        IMAGE_SUFFIXES, args.overwrite)
@@ -191,7 +211,8 @@ def _run_estimate(args, say) -> None:
     from .estimation.api import estimate_motion
     from .settings import EstimationSettings
 
-    EstimationSettings(method=args.method, passes=args.passes, device=args.device)
+    settings = EstimationSettings(method=args.method, passes=args.passes, device=args.device,
+                                  **_tiling(args))
     inputs = find_images(args.inputs)
     targets = _targets(inputs, args.out, lambda s: f"{s.stem}_motion.npz", (".npz",),
                        args.overwrite)
@@ -199,7 +220,7 @@ def _run_estimate(args, say) -> None:
     for src, dst in zip(inputs, targets):
         image = read_image(src)
         fields = _planes(image, src, say, "estimated", lambda i, plane: estimate_motion(
-            plane, method=args.method, device=device, passes=args.passes))
+            plane, settings=settings.replace(device=device)))
         say(f"wrote {save_fields(dst, fields, args.overwrite)}")
 
 
@@ -268,6 +289,13 @@ def _parser() -> argparse.ArgumentParser:
     files.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     files.add_argument("--quiet", action="store_true", help="no progress lines")
     files.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    tiling = _Parser(add_help=False)
+    tiling.add_argument("--tile", type=_tile, default="auto",
+                        help="work in overlapping tiles of this side (px, >= 128) to bound "
+                             "memory; 'auto' (default): only images above --memory-budget; "
+                             "'none': never")
+    tiling.add_argument("--memory-budget", type=float, default=None, metavar="BYTES",
+                        help="bytes one image may use before it is tiled (default 4e9)")
     motion = _Parser(add_help=False)
     motion.add_argument("--motion", type=Path, metavar="FIELD.npz",
                         help="a motion field .npz (length, angle): (H, W) or one per plane")
@@ -279,7 +307,7 @@ def _parser() -> argparse.ArgumentParser:
     estimation.add_argument("--passes", type=int, default=DEFAULT_PASSES,
                             help=f"Motion-Net test-time passes (default {DEFAULT_PASSES})")
 
-    p = sub.add_parser("deblur", parents=[files, motion, estimation],
+    p = sub.add_parser("deblur", parents=[files, motion, estimation, tiling],
                        help="deblur images: blind unless --motion, --length/--angle or --psf")
     p.add_argument("--psf", type=Path, help="a PSF image or .npy (any 2-D blur)")
     p.add_argument("--stages", type=int, default=5, help=f"ADMM stages 1-{MAX_STAGES} (5)")
@@ -288,7 +316,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--regularization", type=_weight, help="TV weight, or 'auto' from the "
                    f"noise level (default {DEFAULT_LAMBDA:g} with a known blur; blind: 'auto', "
                    "from twice that)")
-    sub.add_parser("estimate", parents=[files, estimation],
+    sub.add_parser("estimate", parents=[files, estimation, tiling],
                    help="estimate motion fields, written as <name>_motion.npz")
     p = sub.add_parser("blur", parents=[files, motion],
                        help="make test data: blurred images and their fields (.npz)")
