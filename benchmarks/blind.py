@@ -91,7 +91,9 @@ def _chain(doc, threshold=8.0, scale=0.8, **deconvolution):
 
 
 def _chain_deblur(blurred, raw):
-    """``deblur()`` as shipped now (its own estimate, with the shipped weights)."""
+    """``deblur()`` as shipped now: row `check4` with the shipped Motion-Net weights (since
+    this session the exact-mode fine-tune, chosen on held-out images:
+    benchmarks/results/heldout_weights.md) instead of v0.1's."""
     return deblur(blurred, device="cpu")
 
 

@@ -312,6 +312,9 @@ class DeblurWidget(Container):
             return
         if self._target is None:
             return
+        if self._preview is not None and update.stage < update.stages:
+            self._count(update)  # a preview takes about a second: only its result is drawn
+            return
         values = update.values if update.values is not None else self._map.from_unit(
             update.estimate)
         if self._preview is not None:
