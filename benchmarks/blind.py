@@ -46,6 +46,7 @@ from napari_motion_deblur.estimation.motionnet import (
     luminance,
     predict,
     streak_error,
+    use_weights,
 )
 from napari_motion_deblur.estimation.spectral import cepstral_check
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
@@ -91,9 +92,8 @@ def _chain(doc, threshold=8.0, scale=0.8, **deconvolution):
 
 
 def _chain_deblur(blurred, raw):
-    """``deblur()`` as shipped now: row `check4` with the shipped Motion-Net weights (since
-    this session the exact-mode fine-tune, chosen on held-out images:
-    benchmarks/results/heldout_weights.md) instead of v0.1's."""
+    """``deblur()`` as shipped now (its own estimate, with the shipped weights, or those of
+    ``--weights``)."""
     return deblur(blurred, device="cpu")
 
 
@@ -255,8 +255,14 @@ def main(argv=None):
                         help="JSON results of earlier runs (e.g. one per data set, run in "
                              "parallel) to tabulate together instead of running")
     parser.add_argument("--name", default=None, help="results file name")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="Motion-Net weights for `deblur()` and the shipped estimate "
+                             "instead of the packaged ones (e.g. weights/"
+                             "motionnet_finetuned_exact.pt -> blind_finetuned_weights)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.weights is not None:
+        use_weights(args.weights)
     chains = [c for c in args.chains.split(",") if c]
     unknown = [c for c in chains if c not in CHAINS]
     if unknown:

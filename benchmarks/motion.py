@@ -28,7 +28,7 @@ from _common import DATA, load_set12, machine, observe, psnr, save, timed
 
 from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation.api import deblur, estimate_motion
-from napari_motion_deblur.estimation.motionnet import streak_error
+from napari_motion_deblur.estimation.motionnet import streak_error, use_weights
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
 from napari_motion_deblur.physics.synthesis import (
     camera_shake_field,
@@ -103,10 +103,17 @@ def main(argv=None):
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--images", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="Motion-Net weights instead of the packaged ones (their .json "
+                             "metadata beside them); e.g. weights/motionnet_finetuned_exact.pt")
+    parser.add_argument("--name", default="motion", help="results file name")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.weights is not None:
+        use_weights(args.weights)
     images = load_set12(args.data / "set12", args.images)
-    meta_path = Path(__file__).resolve().parents[1] / "resources" / "motionnet.json"
+    meta_path = (args.weights.with_suffix(".json") if args.weights is not None else
+                 Path(__file__).resolve().parents[1] / "resources" / "motionnet.json")
     weights = json.loads(meta_path.read_text()) if meta_path.exists() else None
 
     mse_keys = ["mse_motionnet", "mse_motionnet_1pass", "mse_spectral", "mse_oracle_uniform",
@@ -179,7 +186,7 @@ def main(argv=None):
                          for k, v in checks.items()]
     payload = {"machine": machine(args.threads), "sigma": SIGMA, "timing": timing,
                "weights": weights, "targets": targets, "sets": results}
-    save("motion", payload, "\n".join(header + lines + target_lines))
+    save(args.name, payload, "\n".join(header + lines + target_lines))
 
 
 if __name__ == "__main__":

@@ -324,3 +324,21 @@ def test_confirmed_streaks_are_not_shortened_for_deblurring():
     assert np.array_equal(used.angle, field.angle)
     with pytest.raises(ValueError, match="length_scale"):
         MotionEstimate(field, confidence).for_deblurring(0.0)
+
+
+def test_use_weights_replaces_the_shared_network(tmp_path, camera):
+    from napari_motion_deblur.estimation import motionnet
+
+    path = tmp_path / "mine.pt"
+    save_weights(MotionNet(width=8), path)
+    shipped = motionnet.get_motionnet(torch.device("cpu"))
+    try:
+        mine = motionnet.use_weights(path)
+        assert motionnet.get_motionnet(torch.device("cpu")) is mine
+        assert mine.config["width"] == 8
+        field = estimate_motion(camera[:128, :128], device="cpu", passes=1, check=False)
+        expected = motionnet.predict(mine, camera[:128, :128], "cpu")
+        np.testing.assert_array_equal(field.length, expected.length)
+    finally:
+        with motionnet._cache_lock:
+            motionnet._cache["cpu"] = shipped

@@ -29,7 +29,7 @@ from ..settings import MAX_PASSES, check_passes
 
 __all__ = ["MAX_PASSES", "MotionNet", "check_passes", "iter_predict", "predict", "to_field",
            "from_field", "streak_error", "luminance", "load_weights", "save_weights",
-           "get_motionnet"]
+           "get_motionnet", "use_weights"]
 
 #: The network's outputs are streak lengths divided by this (keeps activations near unit scale).
 OUTPUT_SCALE = 10.0
@@ -291,6 +291,17 @@ def get_motionnet(device: torch.device) -> MotionNet:
         if key not in _cache:
             _cache[key] = load_weights(device=device)
         return _cache[key]
+
+
+def use_weights(path, device="cpu") -> MotionNet:
+    """Make the weights in ``path`` the shared Motion-Net for ``device``: what
+    :func:`~napari_motion_deblur.estimate_motion` and :func:`~napari_motion_deblur.deblur` use
+    from then on in this process (e.g. your own fine-tuned weights, or to compare weights)."""
+    device = torch.device(device)
+    model = load_weights(str(path), device=device)
+    with _cache_lock:
+        _cache[str(device)] = model
+    return model
 
 
 def _tile_starts(size: int, tile: int, step: int) -> list[int]:
