@@ -191,7 +191,7 @@ def _tiled_stages(colour: np.ndarray, target, net: IRCNet, config: Deconvolution
         for stage, out in _plane_stages(np.ascontiguousarray(colour[box.outer]), part, net,
                                         config, lam):
             canvas[box.target] = out[box.inner]
-            yield stage, canvas, k, len(boxes)
+            yield stage, canvas.copy(), k, len(boxes)  # a snapshot: later tiles change canvas
 
 
 def deconvolve(
