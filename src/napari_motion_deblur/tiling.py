@@ -23,7 +23,8 @@ from dataclasses import dataclass
 #: Bytes IRC-Net needs per pixel and colour channel (peak RSS above the loaded model, measured
 #: on 2048^2 gray: 353, and 1024^2 RGB: 398 with fixed costs; channels run in lockstep).
 DECONVOLUTION_BYTES_PER_PIXEL = 360
-#: The same for the motion estimate (Motion-Net tiles and the cepstral check).
+#: The same for the motion estimate (Motion-Net tiles and the cepstral check): issue 9
+#: measured 2.55 GB for a 4096^2 image, 152 bytes per pixel.
 ESTIMATION_BYTES_PER_PIXEL = 160
 #: Default memory budget of one call (bytes): larger images are tiled. Tiles cost time (their
 #: halos are computed twice: ~1.5x for a 2048^2 RGB image in 2 x 2 tiles), so the default
