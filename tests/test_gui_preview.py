@@ -15,17 +15,38 @@ pytestmark = pytest.mark.gui
 PLUGIN = "napari-motion-deblur"
 
 
-@pytest.fixture
-def preview(make_napari_viewer):
-    viewer = make_napari_viewer()
-    sample = make_sample("photograph", size=320, seed=1)
-    image = viewer.add_image(sample.blurred, name="photo", translate=(10.0, 20.0))
-    data, kwargs, _ = field_layer_data(sample.field, "photo motion", translate=(10.0, 20.0))
+def _deblur_widget(viewer, pixels, field, name, **placement):
+    """A viewer holding ``pixels`` and its known ``field``, with the Deblur widget on them."""
+    image = viewer.add_image(pixels, name=name, **placement)
+    data, kwargs, _ = field_layer_data(field, f"{name} motion", **placement)
     viewer.add_vectors(data, **kwargs)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
     widget.reset_choices()
     widget.image.value = image
     widget.stages.value = 3
+    return widget, image
+
+
+def _spy_on_jobs(monkeypatch) -> list:
+    """Record every DeblurJob the widget runs (the run itself goes ahead unchanged)."""
+    from napari_motion_deblur.gui.widgets import deblur as module
+
+    jobs, original = [], module.run_deblur
+
+    def spy(job):
+        jobs.append(job)
+        return (yield from original(job))
+
+    monkeypatch.setattr(module, "run_deblur", spy)
+    return jobs
+
+
+@pytest.fixture
+def preview(make_napari_viewer):
+    viewer = make_napari_viewer()
+    sample = make_sample("photograph", size=320, seed=1)
+    widget, image = _deblur_widget(viewer, sample.blurred, sample.field, "photo",
+                                   translate=(10.0, 20.0))
     return viewer, widget, image
 
 
@@ -35,17 +56,8 @@ def _click(qtbot, widget, button):
 
 
 def test_preview_of_a_drawn_region_matches_the_whole_image_run(qtbot, preview, monkeypatch):
-    from napari_motion_deblur.gui.widgets import deblur as module
-
     viewer, widget, image = preview
-    jobs = []
-    original = module.run_deblur
-
-    def spy(job):
-        jobs.append(job)
-        return (yield from original(job))
-
-    monkeypatch.setattr(module, "run_deblur", spy)
+    jobs = _spy_on_jobs(monkeypatch)
     # world rows 110..238, cols 140..268 = data rows 100..228, cols 120..248
     shapes = viewer.add_shapes([[[110, 140], [110, 268], [238, 268], [238, 140]]], name="roi")
     widget.reset_choices()
@@ -149,27 +161,12 @@ def test_estimate_reports_progress_and_cancel_stops_the_work(qtbot, make_napari_
 
 def test_colour_preview_deblurs_the_luminance_and_matches_the_run(qtbot, make_napari_viewer,
                                                                   monkeypatch):
-    from napari_motion_deblur.gui.widgets import deblur as module
-
     sample = make_sample("photograph", size=200, seed=2)
     rgb = np.clip(np.stack([sample.blurred * 0.9, sample.blurred, sample.blurred * 0.8 + 20],
                            axis=-1), 0, 255).astype(np.uint8)
     viewer = make_napari_viewer()
-    image = viewer.add_image(rgb, name="rgb", rgb=True)
-    data, kwargs, _ = field_layer_data(sample.field, "rgb motion")
-    viewer.add_vectors(data, **kwargs)
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
-    widget.reset_choices()
-    widget.image.value = image
-    widget.stages.value = 3
-    jobs = []
-    original = module.run_deblur
-
-    def spy(job):
-        jobs.append(job)
-        return (yield from original(job))
-
-    monkeypatch.setattr(module, "run_deblur", spy)
+    widget, _ = _deblur_widget(viewer, rgb, sample.field, "rgb")
+    jobs = _spy_on_jobs(monkeypatch)
     shapes = viewer.add_shapes([[[40, 40], [40, 160], [160, 160], [160, 40]]], name="roi")
     widget.reset_choices()
     widget.region.value = shapes

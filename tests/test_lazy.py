@@ -36,6 +36,9 @@ def test_bad_lazy_input_is_refused_before_computing(problem):
         deconvolve(da.zeros((4, 64, 64, 3), chunks=32), field)
     with pytest.raises(ValueError):
         deconvolve(da.from_array(blurred), field.rot90(1))  # the field's shape differs
+    signed = (np.round(blurred * 60000) - 5).astype(np.int32)
+    with pytest.raises(ValueError, match="negative"):  # the in-memory intensity rule
+        deconvolve(da.from_array(signed, chunks=256), field)
 
 
 def test_a_local_cluster_computes_the_same(problem):

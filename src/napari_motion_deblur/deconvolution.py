@@ -20,7 +20,7 @@ from ._validation import (
 from .motion import MotionField
 from .physics.noise import noise_sigma, regularization_for_noise
 from .settings import DEFAULT_LAMBDA, MAX_ITERATIONS, MAX_STAGES, DeconvolutionSettings
-from .solvers.irc import IRCNet
+from .solvers.irc import IRCNet, node_spacing
 from .tiling import (
     DECONVOLUTION_BYTES_PER_PIXEL,
     DECONVOLUTION_HALO,
@@ -299,8 +299,7 @@ def _deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
         raise ValueError(f"image must be (H, W) or (H, W, C) with 1-4 channels; got shape "
                          f"{image.shape}")
     target = check_motion_or_psf(motion_or_psf, image.shape[:2])
-    net = get_model(config.device)
-    align = net.node_spacing()
+    align = node_spacing()  # the shared model's; the workers build their own
     chunk = int(config.tile) if isinstance(config.tile, int) else LAZY_CHUNK
     chunk = max(-(-chunk // align) * align, DECONVOLUTION_HALO)
     planar = image if image.ndim == 3 else image[..., None]
@@ -308,10 +307,10 @@ def _deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
                   for n in planar.shape[:2])
     planar = planar.rechunk((rows, cols, planar.shape[2]))
     scale = 1.0
-    if np.issubdtype(planar.dtype, np.integer) and planar.dtype not in (np.uint8, np.uint16):
-        scale = integer_scale(np.array([[int(planar.max().compute())]], planar.dtype))
-    elif np.issubdtype(planar.dtype, np.integer):
-        scale = float(np.iinfo(planar.dtype).max)
+    if np.issubdtype(planar.dtype, np.integer):  # the in-memory rule, negatives refused now
+        wide = planar.dtype not in (np.uint8, np.uint16)
+        extremes = da.compute(planar.min(), planar.max()) if wide else ()
+        scale = integer_scale(np.array(extremes, planar.dtype))
     regularization = config.regularization
     if regularization == "auto":
         r, c = (planar.shape[0] - chunk) // 2, (planar.shape[1] - chunk) // 2

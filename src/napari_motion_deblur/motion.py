@@ -23,11 +23,16 @@ MAX_LENGTH = 35.0
 MAX_FIELD_PIXELS = 2**27
 
 
+def field_too_large(shape) -> bool:
+    """Whether a field of ``shape`` would have more than :data:`MAX_FIELD_PIXELS` pixels."""
+    return int(np.prod([int(n) for n in shape])) > MAX_FIELD_PIXELS
+
+
 def check_field_shape(shape, what: str = "motion field") -> None:
     """Raise ``ValueError`` unless ``shape`` is (H, W) with at most :data:`MAX_FIELD_PIXELS`."""
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"{what}: expected a non-empty (H, W) shape, got {tuple(shape)}")
-    if int(shape[0]) * int(shape[1]) > MAX_FIELD_PIXELS:
+    if field_too_large(shape):
         raise ValueError(f"{what}: {shape[0]} x {shape[1]} px is larger than the "
                          f"{MAX_FIELD_PIXELS} pixels a field may have")
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..motion import (
-    MAX_FIELD_PIXELS,
     MAX_LENGTH,
     MotionField,
     check_field_shape,
+    field_too_large,
     npz_array_shape,
 )
 from .field_editing import CONFIDENCE_KEY, FIELD_KEY, field_layer_data, vectors_to_field
@@ -42,7 +42,7 @@ def _is_motion_npz(path: str) -> bool:
             if not {"length", "angle"} <= set(data.files):
                 return False
             for key in ("length", "angle"):
-                if np.prod(npz_array_shape(path, key)) > MAX_FIELD_PIXELS:
+                if field_too_large(npz_array_shape(path, key)):
                     return True  # a field, too large: reading it says so
                 data[key]  # decompress: catches corrupt members too
             return True

@@ -133,7 +133,7 @@ class IRCNet(nn.Module):
 
     def node_spacing(self) -> int:
         """Pixels between the nodes of :meth:`motion_operators` (the grid's actual stride)."""
-        return self._grid((2 * self.stride, 2 * self.stride), BANK_RADIUS, self.support).stride
+        return node_spacing(self.stride, self.support)
 
     def _grid(self, shape, kernel_radius: int, support: int) -> PatchGrid:
         # The inverse filters read one pixel less than the margin: gradients computed in the
@@ -316,6 +316,13 @@ class _NodeSpectra:
 _CHUNK_NODES = 128
 #: Up to this many nodes every filter spectrum is kept; beyond, inverse spectra are recomputed.
 _KEEP_NODES = 400
+
+
+def node_spacing(stride: int = DEFAULT_STRIDE, support: int = DEFAULT_SUPPORT) -> int:
+    """The actual node stride of :meth:`IRCNet.motion_operators` (the patch size is rounded to
+    a fast FFT size, which moves the nodes), without building a network."""
+    margin = max(BANK_RADIUS, support // 2) + 1  # as IRCNet._grid
+    return PatchGrid((2 * stride, 2 * stride), stride, margin, None, "periodic").stride
 
 
 def _working_pad(kernel_radius: int) -> int:
