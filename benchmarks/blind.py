@@ -53,6 +53,7 @@ from napari_motion_deblur.motion import MAX_LENGTH, MotionField
 from napari_motion_deblur.physics.degradation import degrade, strong_shake_field
 from napari_motion_deblur.physics.synthesis import object_motion_field, uniform_random_field
 from napari_motion_deblur.settings import DeconvolutionSettings
+from napari_motion_deblur.solvers.refiner import refine
 from napari_motion_deblur.training.motionnet import folder_split
 
 SETS = {"moderate": 21.0, "severe": 35.0}
@@ -93,7 +94,7 @@ def _chain(doc, threshold=8.0, scale=0.8, **deconvolution):
 
 def _chain_deblur(blurred, raw):
     """``deblur()`` as shipped now (its own estimate, with the shipped weights, or those of
-    ``--weights``)."""
+    ``--weights``), with the learned refiner (`check4` is the same chain without it)."""
     return deblur(blurred, device="cpu")
 
 
@@ -168,6 +169,7 @@ def run_case(sharp, kind, max_length, variant, seed, chains):
     row["psnr_nonblind_nodes"] = psnr(nonblind, truth)
     nonblind = deconvolve(blurred, field, device="cpu")
     row["psnr_nonblind"], row["ssim_nonblind"] = psnr(nonblind, truth), ssim(nonblind, truth)
+    row["psnr_nonblind_refined"] = psnr(refine(nonblind, blurred, field), truth)
     nonblind = deconvolve(blurred, field, device="cpu", regularization="auto", saturation=0.98)
     row["psnr_nonblind_auto"] = psnr(nonblind, truth)
     for name in chains:
@@ -184,7 +186,7 @@ def summarize(rows, chains):
     out = {"cases": len(rows)}
     keys = ["mse_estimate", "mse_estimate_v01", "mse_oracle_uniform", "mse_zero",
             "psnr_blurry", "ssim_blurry", "psnr_nonblind_nodes", "psnr_nonblind",
-            "ssim_nonblind", "psnr_nonblind_auto"]
+            "ssim_nonblind", "psnr_nonblind_auto", "psnr_nonblind_refined"]
     keys += [f"{m}_{c}" for c in chains for m in ("psnr", "ssim", "mse", "seconds")]
     for key in keys:
         out[key] = float(np.mean([r[key] for r in rows]))
@@ -200,7 +202,7 @@ def table(title, groups, chains):
     lines = [f"\n### {title}\n",
              "| set | cases | field MSE: Motion-Net shipped / v0.1 / uniform oracle / zero "
              "| length err. shipped / v0.1 | PSNR blurry | PSNR non-blind: nodes / exact / "
-             "exact+auto+sat | " + " | ".join(f"PSNR {c}" for c in chains)
+             "exact+auto+sat / exact+refiner | " + " | ".join(f"PSNR {c}" for c in chains)
              + " | SSIM blurry / non-blind / deblur | below blurry: "
              + " / ".join(chains) + " |",
              "|---|---|---|---|---|---|" + "---|" * len(chains) + "---|---|"]
@@ -211,7 +213,7 @@ def table(title, groups, chains):
             f" / {s['mse_oracle_uniform']:.1f} / {s['mse_zero']:.1f} | "
             f"{s['length_error_estimate']:.2f} / {s['length_error_estimate_v01']:.2f} | "
             f"{s['psnr_blurry']:.2f} | {s['psnr_nonblind_nodes']:.2f} / {s['psnr_nonblind']:.2f}"
-            f" / {s['psnr_nonblind_auto']:.2f} | "
+            f" / {s['psnr_nonblind_auto']:.2f} / {s['psnr_nonblind_refined']:.2f} | "
             + " | ".join(f"{s[f'psnr_{c}']:.2f}" for c in chains)
             + f" | {s['ssim_blurry']:.3f} / {s['ssim_nonblind']:.3f} / {ssim_blind} | "
             + " / ".join(str(s[f"below_blurry_{c}"]) for c in chains) + " |")

@@ -26,6 +26,7 @@ from napari_motion_deblur.physics.operators import NonUniformBlur
 from napari_motion_deblur.physics.reference import PerPixelBlur, ReferenceBlur
 from napari_motion_deblur.physics.synthesis import camera_shake_field
 from napari_motion_deblur.settings import DeblurSettings
+from napari_motion_deblur.solvers.refiner import refine
 
 RUNS = 5
 
@@ -39,10 +40,11 @@ def main():
     field = camera_shake_field(gray.shape, 0, max_length=35.0)
     blurred = {"gray": blur(gray, field, 0.01, seed=0), "RGB": blur(rgb, field, 0.01, seed=0)}
     y = blurred["gray"]
-    blind = DeblurSettings().deconvolution.replace(device="cpu")
+    blind = DeblurSettings().deconvolution.replace(device="cpu", refine=False)
     estimate = estimate_with_confidence(y, device="cpu")
     raw = predict(get_motionnet(torch.device("cpu")), y, "cpu", passes=4)
     used = estimate.for_deblurring()
+    deconvolved = deconvolve(y, used, settings=blind)
     steps = {
         "Motion-Net, 4 passes": lambda: predict(get_motionnet(torch.device("cpu")), y, "cpu",
                                                 passes=4),
@@ -50,6 +52,7 @@ def main():
         "noise level": lambda: noise_sigma(y),
         "IRC-Net 5x2, blind settings (node operator, auto TV)":
             lambda: deconvolve(y, used, settings=blind),
+        "learned refiner": lambda: refine(deconvolved, y, used),
         "`deblur()`, all defaults": lambda: deblur(y, device="cpu"),
     }
     timings = {name: median_time(fn, RUNS) for name, fn in steps.items()}

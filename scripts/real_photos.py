@@ -1,7 +1,8 @@
 """Before/after crops at 100 % of the real blurred photographs, with the estimated fields.
 
 For each photograph in ``<data>/real`` (no ground truth): ``deblur()`` with its defaults, then
-a figure with, per crop, the blurry input | the blind result at 100 % (no resampling), and a
+a figure with, per crop, the blurry input | the blind result without the learned refiner | the
+blind result as ``deblur()`` gives it (with the refiner), at 100 % (no resampling), and a
 reduced view of the whole photograph with the estimated streaks drawn at their length (red:
 unconfirmed by the cepstrum, green: confirmed). Writes ``docs/real/<name>.png`` and prints the
 time and the field's statistics.
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation.api import deblur, estimate_with_confidence
 from napari_motion_deblur.settings import DeblurSettings
 
@@ -44,16 +46,19 @@ def _streaks(image: np.ndarray, field, confidence, spacing: int = 40, scale: flo
     return np.asarray(view)
 
 
-def figure(name: str, blurry: np.ndarray, result: np.ndarray, field, confidence) -> Image.Image:
+def figure(name: str, images: list[np.ndarray], field, confidence) -> Image.Image:
+    """Per crop, ``images`` side by side at 100 %; then the blurry overview with streaks."""
     gap = 8
     rows = []
     for r, c, side in CROPS.get(name, [(0, 0, 280)]):
-        pair = [np.clip(x[r : r + side, c : c + side], 0, 1) for x in (blurry, result)]
         spacer = np.ones((side, gap, 3))
-        rows.append(np.concatenate([pair[0], spacer, pair[1]], axis=1))
+        row = []
+        for x in images:
+            row += [np.clip(x[r : r + side, c : c + side], 0, 1), spacer]
+        rows.append(np.concatenate(row[:-1], axis=1))
     crops = np.concatenate([np.concatenate([row, np.ones((gap, row.shape[1], 3))])
                             for row in rows])
-    overview = _streaks(blurry, field, confidence) / 255.0
+    overview = _streaks(images[0], field, confidence) / 255.0
     height = max(crops.shape[0], overview.shape[0])
     pad = [np.ones((height - x.shape[0], x.shape[1], 3)) for x in (crops, overview)]
     canvas = np.concatenate([np.concatenate([crops, pad[0]]), np.ones((height, gap, 3)),
@@ -77,8 +82,10 @@ def main(argv=None):
         result, used = deblur(blurry, device="cpu")
         seconds = time.perf_counter() - start
         estimate = estimate_with_confidence(blurry, settings=settings.estimation)
-        figure(path.stem, blurry, result, estimate.field, estimate.confidence).save(
-            args.out / f"{path.stem}.png")
+        unrefined = deconvolve(blurry, used,
+                               settings=settings.deconvolution.replace(refine=False))
+        figure(path.stem, [blurry, unrefined, result], estimate.field,
+               estimate.confidence).save(args.out / f"{path.stem}.png")
         print(f"{path.stem}: {blurry.shape[1]}x{blurry.shape[0]}, deblur() {seconds:.1f} s; "
               f"estimated length median {np.median(estimate.field.length):.1f} px "
               f"(90th percentile {np.percentile(estimate.field.length, 90):.1f}), "

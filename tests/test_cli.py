@@ -125,7 +125,7 @@ def test_existing_files_and_inputs_are_never_overwritten(tmp_path, camera, capsy
 
 
 @pytest.mark.parametrize("case", ["corrupt", "missing", "option", "both", "jpeg16", "field",
-                                  "shape", "tile", "budget"])
+                                  "shape", "tile", "budget", "refine-psf"])
 def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
     iio.imwrite(tmp_path / "ok.png", camera)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -144,6 +144,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
         "tile": ["deblur", str(tmp_path / "ok.png"), "--length", "3", "--angle", "0",
                  "--tile", "64"],
         "budget": ["estimate", str(tmp_path / "ok.png"), "--memory-budget", "-1"],
+        "refine-psf": ["deblur", str(tmp_path / "ok.png"), "--psf", str(tmp_path / "ok.png"),
+                       "--refine"],
     }[case]
     MotionField.uniform((8, 8), 5.0, 0.0).save(tmp_path / "small.npz")
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -151,6 +153,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "error:" in captured.err
     assert "Traceback" not in captured.err + captured.out
+    if case == "refine-psf":
+        assert "--refine needs a motion field" in captured.err
     if case == "shape":  # found while working: the message names the file
         assert captured.err.startswith(f"error: {tmp_path / 'ok.png'}: motion field shape")
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written

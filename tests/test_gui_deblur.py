@@ -118,6 +118,27 @@ def test_tiny_image_estimate_warns(qtbot, make_napari_viewer, monkeypatch):
     assert "done" not in widget.status.value or "UNRELIABLE" in widget.status.value
 
 
+def test_learned_clean_up_follows_the_source_unless_chosen(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    sample = make_sample("photograph", size=64)
+    image = viewer.add_image(sample.blurred, name="photo")
+    widget = _widget(viewer)
+    widget.image.value = image
+    widget.source.value = "Uniform motion"
+    widget.stages.value, widget.iterations.value = 1, 1
+    assert widget.clean_up.value == "auto" and not widget.clean_up.native.isHidden()
+    _run(qtbot, widget)
+    plain = viewer.layers["photo deblurred"].data.copy()
+    assert viewer.layers["photo deblurred"].metadata["deblurred_with"]["refine"] is False
+    widget.clean_up.value = "on"  # a known field, the refiner asked for
+    _run(qtbot, widget)
+    result = viewer.layers["photo deblurred"]
+    assert result.metadata["deblurred_with"]["refine"] is True
+    assert np.abs(result.data - plain).max() > 1e-3
+    widget.source.value = "PSF layer"  # a PSF has no lengths to read: hidden, and off
+    assert widget.clean_up.native.isHidden()
+
+
 def test_before_after_toggle_and_result_record(qtbot, make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     sample = make_sample("photograph", size=64)
@@ -137,6 +158,7 @@ def test_before_after_toggle_and_result_record(qtbot, make_napari_viewer, tmp_pa
     assert record["regularization_base"] == pytest.approx(BLIND_REGULARIZATION)
     assert record["device"] == "cpu" and __version__ in record["package"]
     assert "photo motion" in record["motion"] and "estimate" in record["motion"]
+    assert record["refine"] is True  # an estimated field: blind deblurring's refiner
     assert result.visible
     widget.compare_button.clicked.emit()
     assert not result.visible and image.visible and "before" in widget.status.value

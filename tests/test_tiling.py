@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from skimage import data, transform
 
 from napari_motion_deblur import (
@@ -93,6 +94,33 @@ def test_memory_budget_tiles_automatically():
     assert np.isfinite(updates[-1].estimate).all()
     with pytest.raises(ValueError, match="memory_budget"):
         deconvolve(image, (9.0, 30.0), settings=settings.replace(memory_budget=1e7))
+
+
+def test_out_of_memory_starts_again_in_tiles(monkeypatch):
+    from napari_motion_deblur import deconvolution
+
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0, 1, (700, 400)).astype(np.float32)
+    settings = DeconvolutionSettings(stages=2, iterations=1, device="cpu", tile=None)
+    whole_calls = []
+    original = deconvolution._plane_stages
+
+    def plane_stages(colour, *args):
+        if colour.shape[:2] == image.shape:  # the whole image: the device gives up mid-way
+            whole_calls.append(1)
+            yield from list(original(colour, *args))[:1]
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        yield from original(colour, *args)
+
+    monkeypatch.setattr(deconvolution, "_plane_stages", plane_stages)
+    with pytest.warns(RuntimeWarning, match="ran out of memory.*357-px tiles"):
+        updates = list(iter_deconvolve(image, (9.0, 30.0), settings=settings))
+    assert whole_calls == [1]
+    # One stage of the whole image, then 2 tiles (half the side, on the node grid: 357 px).
+    assert updates[0].tiles == 1 and updates[-1].tiles == 2
+    monkeypatch.setattr(deconvolution, "_plane_stages", original)
+    expected = deconvolve(image, (9.0, 30.0), settings=settings.replace(tile=357))
+    assert np.array_equal(updates[-1].estimate, expected)
 
 
 def test_tiled_estimate_matches_the_whole_image(problem):

@@ -181,6 +181,11 @@ def _run_deblur(args, say) -> None:
               **_tiling(args)}
     if args.regularization is not None:
         chosen["regularization"] = args.regularization
+    if args.refine is not None:
+        if args.refine and args.psf is not None:
+            raise ValueError("--refine needs a motion field (blind, --motion or "
+                             "--length/--angle), not --psf")
+        chosen["refine"] = args.refine
     base = defaults.deconvolution if known is None else DeconvolutionSettings()
     config = base.replace(**chosen)
     estimation = defaults.estimation.replace(method=args.method, passes=args.passes,
@@ -316,6 +321,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--regularization", type=_weight, help="TV weight, or 'auto' from the "
                    f"noise level (default {DEFAULT_LAMBDA:g} with a known blur; blind: 'auto', "
                    "from twice that)")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
+                   help="the learned clean-up of the result (default: on when blind, off with "
+                        "a known field; not for --psf)")
     sub.add_parser("estimate", parents=[files, estimation, tiling],
                    help="estimate motion fields, written as <name>_motion.npz")
     p = sub.add_parser("blur", parents=[files, motion],

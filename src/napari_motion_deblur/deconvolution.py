@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -21,9 +22,11 @@ from .motion import MotionField
 from .physics.noise import noise_sigma, regularization_for_noise
 from .settings import DEFAULT_LAMBDA, MAX_ITERATIONS, MAX_STAGES, DeconvolutionSettings
 from .solvers.irc import IRCNet, node_spacing
+from .solvers.refiner import refine
 from .tiling import (
     DECONVOLUTION_BYTES_PER_PIXEL,
     DECONVOLUTION_HALO,
+    MIN_TILE,
     auto_tile,
     tile_boxes,
     tile_segments,
@@ -123,22 +126,37 @@ def iter_deconvolve(
                                     saturation=saturation, operator=operator, tile=tile)
     img, layout = as_float_image(image)
     target = check_motion_or_psf(motion_or_psf, img.shape[:2])
+    if config.refine and not isinstance(target, MotionField):
+        raise ValueError("refine=True needs a motion field (the refiner reads its lengths), "
+                         "not a PSF")
     net = model if model is not None else get_model(config.device)
     colour = img[..., :3]
     lam = regularization_weight(config, colour)  # of the whole image, also when tiled
     tile = _tile_size(config, colour.shape, net)
     if tile is None:
-        stages = ((stage, out, 1, 1)
-                  for stage, out in _plane_stages(colour, target, net, config, lam))
+        stages = _whole_or_tiled_stages(colour, target, net, config, lam)
     else:
         stages = _tiled_stages(colour, target, net, config, lam, tile)
     estimate = None
     for stage, out, k, n in stages:
+        if config.refine and stage == config.stages and k == n:
+            out = _refined(out, colour, target, config, net.inverse_bank.device)
         if img.shape[-1] == 4:
             out = np.concatenate([out, img[..., 3:]], axis=-1)
         estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)
         yield DeconvolutionProgress(stage, config.stages, estimate, k, n)
     return estimate
+
+
+def _refined(out: np.ndarray, colour: np.ndarray, field: MotionField,
+             config: DeconvolutionSettings, device) -> np.ndarray:
+    """The learned refiner on the result; through the luminance when that is how colour was
+    deconvolved (its correction added to every channel, as the deconvolution's detail was)."""
+    if config.colour != "luminance" or colour.shape[-1] != 3:
+        return refine(out, colour, field, device)
+    deconvolved = luminance(out)
+    correction = refine(deconvolved, luminance(colour), field, device) - deconvolved
+    return np.clip(out + correction[..., None], 0.0, 1.0)
 
 
 def _tile_size(config: DeconvolutionSettings, shape, net: IRCNet) -> int | None:
@@ -176,6 +194,35 @@ def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: Deconvolution
         if planes is not colour:  # the luminance's restored detail, added to every channel
             out = colour + (out - planes)
         yield per_channel[0][0] + 1, np.clip(out, 0.0, 1.0)
+
+
+def _whole_or_tiled_stages(colour: np.ndarray, target, net: IRCNet,
+                           config: DeconvolutionSettings, lam: float):
+    """:func:`_plane_stages` on the whole image as (stage, estimate, 1, 1); when the device
+    runs out of memory (CUDA: the budget's estimate ignores what else holds the GPU), the
+    image starts again in tiles sized for half the free memory, with a warning."""
+    try:
+        for stage, out in _plane_stages(colour, target, net, config, lam):
+            yield stage, out, 1, 1
+        return
+    except torch.OutOfMemoryError:
+        pass
+    # Out of the except block: the traceback would keep the failed attempt's tensors alive.
+    device = net.inverse_bank.device
+    free = config.memory_budget
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        free = torch.cuda.mem_get_info(device)[0]
+    channels = 1 if config.colour == "luminance" else colour.shape[-1]
+    tile = auto_tile(colour.shape, channels, DECONVOLUTION_BYTES_PER_PIXEL, DECONVOLUTION_HALO,
+                     free / 2, net.node_spacing())
+    if tile is None:  # the estimate said it fits, yet it did not: halve the image's side
+        align = net.node_spacing()
+        tile = -(-max(max(colour.shape[:2]) // 2, MIN_TILE) // align) * align
+    warnings.warn(f"{device.type} ran out of memory deblurring a {colour.shape[0]}x"
+                  f"{colour.shape[1]} image; starting again in {tile}-px tiles "
+                  "(set `tile` or `memory_budget` to choose)", RuntimeWarning, stacklevel=3)
+    yield from _tiled_stages(colour, target, net, config, lam, tile)
 
 
 def _tiled_stages(colour: np.ndarray, target, net: IRCNet, config: DeconvolutionSettings,
@@ -242,7 +289,8 @@ def deconvolve(
         :mod:`~napari_motion_deblur.tiling`); ``"auto"`` (default) tiles only images that would need
         more than 4 GB (``DeconvolutionSettings.memory_budget``); None never tiles.
     settings : DeconvolutionSettings, optional
-        All of the above in one validated object (plus ``colour`` and ``memory_budget``);
+        All of the above in one validated object (plus ``colour``, ``memory_budget`` and
+        ``refine``: the learned refiner of blind deblurring);
         when given, it is used instead of ``stages``, ``iterations``, ``regularization``,
         ``device``, ``saturation``, ``operator`` and ``tile``.
 

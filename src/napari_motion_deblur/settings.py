@@ -105,6 +105,11 @@ class DeconvolutionSettings:
         that would need more than ``memory_budget``; None never tiles.
     memory_budget : float
         Bytes one call may use, for ``tile="auto"`` (default 4e9: tiles cost time).
+    refine : bool
+        Motion fields only: pass the result through the learned refiner
+        (:mod:`~napari_motion_deblur.solvers.refiner`), trained to remove what a blind
+        deconvolution leaves (ringing from length errors, amplified noise and JPEG blocks).
+        Off by default for a known field; blind deblurring turns it on.
     """
 
     stages: int = 5
@@ -117,6 +122,7 @@ class DeconvolutionSettings:
     colour: str = "channels"
     tile: int | str | None = "auto"
     memory_budget: float = DEFAULT_MEMORY_BUDGET
+    refine: bool = False
 
     def __post_init__(self):
         if not is_count(self.stages, 1, MAX_STAGES):
@@ -139,6 +145,8 @@ class DeconvolutionSettings:
             raise ValueError(f"colour must be one of {COLOURS}, got {self.colour!r}")
         if not (is_finite_number(self.base) and self.base >= 0):
             raise ValueError(f"base must be a finite number >= 0, got {self.base!r}")
+        if not isinstance(self.refine, bool):
+            raise ValueError(f"refine must be True or False, got {self.refine!r}")
         check_tiling(self.tile, self.memory_budget)
         object.__setattr__(self, "device", check_device(self.device))
 
@@ -196,9 +204,11 @@ def _blind_deconvolution() -> DeconvolutionSettings:
     # An estimated field is noisy pixel by pixel: the node operator's blend over ~48 px
     # averages it, which measured better for blind deblurring than the exact per-pixel data
     # term (benchmarks/results/blind_tuning_v2.md), while the exact one wins with a known field.
+    # The learned refiner cleans up what the estimate's errors leave (benchmarks/results/
+    # blind.md, row "refine").
     return DeconvolutionSettings(
         regularization="auto", base=BLIND_REGULARIZATION_FACTOR * DEFAULT_LAMBDA,
-        saturation=BLIND_SATURATION, operator="nodes")
+        saturation=BLIND_SATURATION, operator="nodes", refine=True)
 
 
 @dataclass(frozen=True)
@@ -210,7 +220,7 @@ class DeblurSettings:
     estimation : EstimationSettings
     deconvolution : DeconvolutionSettings
         Default: TV weight from the measured noise level, starting from twice the non-blind
-        default; the node operator.
+        default; the node operator; the learned refiner.
     length_scale : float
         Factor in (0, 1.5] on the estimated lengths the cepstrum did not confirm.
     """

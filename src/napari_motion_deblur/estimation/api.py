@@ -225,6 +225,7 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
            length_scale: float = _DEFAULT_BLIND.length_scale,
            regularization: float | str = _DEFAULT_BLIND.deconvolution.regularization, *,
            saturation: float | None = _DEFAULT_BLIND.deconvolution.saturation,
+           refine: bool = _DEFAULT_BLIND.deconvolution.refine,
            settings: DeblurSettings | None = None) -> tuple[np.ndarray, MotionField]:
     """Blind deblurring: estimate the motion field, then deconvolve with IRC-Net.
 
@@ -251,6 +252,10 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
     saturation : float, optional
         Observed values at or above this level count as clipped highlights and are left out of
         the data term (see :func:`~napari_motion_deblur.deconvolution.deconvolve`).
+    refine : bool
+        Pass the deconvolved image through the learned refiner
+        (:mod:`~napari_motion_deblur.solvers.refiner`, trained on this chain's results), which
+        removes most of the ringing and amplified noise that the estimate's errors leave.
     settings : DeblurSettings, optional
         All of the above in one validated object; when given, it replaces them.
 
@@ -266,7 +271,7 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
             estimation=EstimationSettings(method=method, passes=passes, device=device),
             deconvolution=_DEFAULT_BLIND.deconvolution.replace(
                 stages=stages, iterations=iterations, regularization=regularization,
-                saturation=saturation, device=device),
+                saturation=saturation, device=device, refine=refine),
             length_scale=length_scale)
     elif not isinstance(settings, DeblurSettings):
         raise ValueError(f"settings must be a DeblurSettings, got {type(settings).__name__}")

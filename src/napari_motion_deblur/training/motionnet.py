@@ -329,7 +329,8 @@ def main(argv=None) -> dict:
     def metadata(metric):
         return {
             "model": "MotionNet", "config": model.config, "parameters": params,
-            "training_data": {"folder": args.data, "skimage_photos": list(SKIMAGE_PHOTOS),
+            "training_data": {"folder": Path(args.data).name if args.data else None,
+                              "skimage_photos": list(SKIMAGE_PHOTOS),
                               "synthetic_scenes": len(sources.synthetic),
                               "fields": "random_field(kind='mixed'), max length 8-35 px"
                               + (" + strong_shake_field (40 %)" if args.mode == "exact" else ""),

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     import napari
 
 SOURCES = ("Motion layer", "Uniform motion", "PSF layer")
+#: The learned refiner: "auto" = on for an estimated field (as deblur()), off for a known one.
+CLEAN_UP = ("auto", "on", "off")
 STACK_MODES = ("current slice", "all slices")
 
 
@@ -76,6 +78,10 @@ class DeblurWidget(Container):
                                            step=0.0001, value=DEFAULT_LAMBDA)
         self.regularization.native.setDecimals(5)
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
+        self.clean_up = ComboBox(label="Learned clean-up", choices=CLEAN_UP, value="auto",
+                                 tooltip="The refiner trained on blind results: removes ringing "
+                                 "and JPEG/noise amplification; costs a little on clean data. "
+                                 "auto: on for an estimated field")
         self.stack_mode = ComboBox(label="Stack", choices=STACK_MODES, value=STACK_MODES[0])
         self.region = ComboBox(label="Preview region", choices=layer_choices(viewer, "shapes"),
                                nullable=True, tooltip="A Shapes layer (its shapes' bounding box); "
@@ -91,7 +97,7 @@ class DeblurWidget(Container):
         self.status.native.setWordWrap(True)
         self.extend([self.image, self.source, self.motion_layer, self.length, self.angle,
                      self.psf_layer, self.stages, self.iterations, self.regularization,
-                     self.device, self.stack_mode, self.region,
+                     self.device, self.clean_up, self.stack_mode, self.region,
                      Container(widgets=[self.preview_button, self.run_button, self.cancel_button,
                                         self.compare_button], layout="horizontal", labels=False),
                      self.progress, self.status])
@@ -128,6 +134,7 @@ class DeblurWidget(Container):
         self.motion_layer.visible = source == SOURCES[0]
         self.length.visible = self.angle.visible = source == SOURCES[1]
         self.psf_layer.visible = source == SOURCES[2]
+        self.clean_up.visible = source != SOURCES[2]  # the refiner reads a field's lengths
         layer = self.image.value
         self.stack_mode.visible = layer is not None and spatial_ndim(layer) > 0
 
@@ -215,10 +222,12 @@ class DeblurWidget(Container):
         if estimated and np.isclose(weight, BLIND_REGULARIZATION):
             weight = "auto"
         # A colour preview deconvolves the luminance only (~3x faster; close to the full run).
+        refine = {"auto": base.refine, "on": True, "off": False}[self.clean_up.value]
         settings = base.replace(stages=int(self.stages.value),
                                 iterations=int(self.iterations.value),
                                 regularization=weight, device=device,
-                                colour="luminance" if preview else "channels")
+                                colour="luminance" if preview else "channels",
+                                refine=refine and self.source.value != SOURCES[2])
         job = DeblurJob(planes=planes, motion=motion, settings=settings, intensity=self._map)
         self._target = (layer, len(indices) > 1)
         self._record = {"input": layer.name, "motion": about, "stages": settings.stages,
@@ -226,7 +235,7 @@ class DeblurWidget(Container):
                         "regularization": settings.regularization,
                         "regularization_base": settings.base,
                         "saturation": settings.saturation, "operator": settings.operator,
-                        "colour": settings.colour,
+                        "colour": settings.colour, "refine": settings.refine,
                         "device": str(resolve_device(device)),
                         "slices": [list(map(int, i)) for i in indices],
                         "package": f"napari-motion-deblur {__version__}"}

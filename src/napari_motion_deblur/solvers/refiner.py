@@ -1,0 +1,170 @@
+"""A learned clean-up of blind deconvolution: removes the ringing, noise and JPEG blocks that an
+imperfect motion estimate and a real camera leave in IRC-Net's result.
+
+IRC-Net's TV prior is exact for the model ``y = K x + Gaussian noise`` with the true field. With
+an estimated field (lengths off by ~15 %, angles off near object edges) and a real camera's
+noise (Poisson, demosaicing, JPEG), its result rings along strong edges and amplifies
+correlated noise. :class:`Refiner` is a small residual U-Net that sees the deconvolved image,
+the blurry input and the deconvolution's length map, and predicts a correction of the
+deconvolved image; it is trained on the blind chain's own results
+(:mod:`napari_motion_deblur.training.refiner`), so it learns what that chain gets wrong. Colour
+images are refined channel by channel (the network is trained on gray images).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..motion import MAX_LENGTH, MotionField
+
+WEIGHTS_NAME = "refiner.pt"
+METADATA_NAME = "refiner.json"
+#: Blocks of a large image are refined separately with this halo: more than the network's
+#: reach (43 px; tests/test_refiner.py measures it from the gradient).
+BLOCK = 512
+HALO = 48
+_MULTIPLE = 4  # two 2x downsamplings
+_GATE_MAX = 1.5
+_GATE_OFFSET = math.log(2.0)  # sigmoid(log 2) = 2/3: the gate starts at 1
+
+__all__ = ["Refiner", "get_refiner", "load_refiner", "refine", "save_refiner"]
+
+
+def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation),
+                         nn.ReLU(inplace=True))
+
+
+class Refiner(nn.Module):
+    """U-Net (three scales) that weighs and corrects a deconvolution, pixel by pixel.
+
+    ``out = blurry + g * (deconvolved - blurry) + r``: the gate ``g`` in (0, 1.5) says how much
+    of the restored detail to keep (less where it rings or amplifies noise, a little more
+    where the estimate was too short), ``r`` is a free correction. Both come from the
+    deconvolved image, the blurry one and the length map; the network starts as the
+    identity (``g = 1``, ``r = 0``).
+
+    Parameters
+    ----------
+    width : int
+        Channels at full resolution (x2, x4 at the coarser scales).
+    """
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        w = int(width)
+        self.config = {"width": w}
+        self.enc1 = nn.Sequential(_conv(3, w), _conv(w, w))
+        self.enc2 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))
+        self.enc3 = nn.Sequential(_conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w, dilation=2),
+                                  _conv(4 * w, 4 * w, dilation=4), _conv(4 * w, 4 * w))
+        self.up3 = nn.ConvTranspose2d(4 * w, 2 * w, 2, 2)
+        self.dec2 = nn.Sequential(_conv(4 * w, 2 * w), _conv(2 * w, 2 * w))
+        self.up2 = nn.ConvTranspose2d(2 * w, w, 2, 2)
+        self.dec1 = nn.Sequential(_conv(2 * w, w), nn.Conv2d(w, 2, 3, padding=1))
+        nn.init.zeros_(self.dec1[-1].weight)  # starts as the identity on the deconvolved image
+        nn.init.zeros_(self.dec1[-1].bias)
+
+    def forward(self, deconvolved: torch.Tensor, blurry: torch.Tensor,
+                length: torch.Tensor) -> torch.Tensor:
+        """Refine a batch of planes, each (B, H, W) (``length`` in pixels); H, W multiples of 4.
+        """
+        x = torch.stack([deconvolved - 0.5, blurry - 0.5, length / MAX_LENGTH], dim=1)
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(torch.cat([self.up3(e3), e2], dim=1))
+        d1 = self.dec1(torch.cat([self.up2(d2), e1], dim=1))
+        gate = _GATE_MAX * torch.sigmoid(d1[:, 0] + _GATE_OFFSET)
+        return blurry + gate * (deconvolved - blurry) + d1[:, 1]
+
+
+def save_refiner(model: Refiner, path, metadata: dict | None = None) -> None:
+    """Save weights and config (``.pt``) with metadata next to them (``.json``)."""
+    path = Path(path)
+    torch.save({"config": model.config, "state": model.state_dict()}, path)
+    if metadata is not None:
+        path.with_suffix(".json").write_text(json.dumps(metadata, indent=2))
+
+
+def load_refiner(path=None, device="cpu") -> Refiner:
+    """Load refiner weights (default: the package's)."""
+    default = Path(__file__).parents[1] / "resources" / WEIGHTS_NAME
+    path = Path(path) if path is not None else default
+    if not path.is_file():
+        raise ValueError(f"refiner weights not found at {path}; retrain them with "
+                         "`python -m napari_motion_deblur.training.refiner`.")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    model = Refiner(**blob["config"])
+    model.load_state_dict(blob["state"])
+    return model.to(device).eval()
+
+
+_CACHE: dict[str, Refiner] = {}
+_CACHE_LOCK = threading.Lock()  # the GUI's workers may ask from several threads at once
+
+
+def get_refiner(device: torch.device) -> Refiner:
+    """The package's refiner on ``device``, loaded once per device."""
+    key = str(device)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = load_refiner(device=device)
+        return _CACHE[key]
+
+
+def _pad_to(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    h, w = t.shape[-2:]
+    mode = "reflect" if rows < h and cols < w else "replicate"
+    return F.pad(t[:, None], (0, cols, 0, rows), mode=mode)[:, 0]
+
+
+@torch.no_grad()
+def refine(deconvolved: np.ndarray, blurry: np.ndarray, field: MotionField,
+           device: torch.device | str = "cpu", model: Refiner | None = None) -> np.ndarray:
+    """Refine a deconvolved image (H, W) or (H, W, C) given its blurry input and the field used.
+
+    Large images are refined in blocks of :data:`BLOCK` pixels with a :data:`HALO` of context,
+    which the network's reach does not exceed, so the blocks join without seams.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 in [0, 1], the shape of ``deconvolved``.
+    """
+    device = torch.device(device)
+    model = model if model is not None else get_refiner(device)
+    x = np.asarray(deconvolved, np.float32)
+    y = np.asarray(blurry, np.float32)
+    if x.shape != y.shape or x.shape[:2] != field.shape:
+        raise ValueError(f"refine: deconvolved {x.shape}, blurry {y.shape} and field "
+                         f"{field.shape} must match")
+    planes_x = x[None] if x.ndim == 2 else np.moveaxis(x, -1, 0)
+    planes_y = y[None] if y.ndim == 2 else np.moveaxis(y, -1, 0)
+    length = np.where(field.length > 1.0, field.length, 0.0).astype(np.float32)
+    h, w = field.shape
+    out = np.empty_like(planes_x)
+    for r0 in range(0, h, BLOCK):
+        for c0 in range(0, w, BLOCK):
+            r1, c1 = min(r0 + BLOCK, h), min(c0 + BLOCK, w)
+            a, b = max(r0 - HALO, 0), min(r1 + HALO, h)
+            c, d = max(c0 - HALO, 0), min(c1 + HALO, w)
+            pieces = [torch.from_numpy(np.ascontiguousarray(p[:, a:b, c:d])).to(device)
+                      for p in (planes_x, planes_y)]
+            block = torch.from_numpy(np.ascontiguousarray(length[a:b, c:d])).to(device)
+            pieces.append(block.expand_as(pieces[0]))
+            rows, cols = (-(b - a)) % _MULTIPLE, (-(d - c)) % _MULTIPLE
+            if rows or cols:
+                pieces = [_pad_to(p, rows, cols) for p in pieces]
+            result = model(*pieces)[..., : b - a, : d - c]
+            out[:, r0:r1, c0:c1] = result[:, r0 - a : r1 - a, c0 - c : c1 - c].cpu().numpy()
+    out = np.clip(out, 0.0, 1.0)
+    return out[0] if x.ndim == 2 else np.moveaxis(out, 0, -1)

@@ -1,0 +1,186 @@
+"""The learned refiner of blind deconvolution: identity at start, seamless blocks, its place in
+``deconvolve``/``deblur``, and its training script."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from napari_motion_deblur import deconvolve
+from napari_motion_deblur.motion import MotionField
+from napari_motion_deblur.physics.synthesis import blur
+from napari_motion_deblur.settings import DeblurSettings, DeconvolutionSettings
+from napari_motion_deblur.solvers import refiner as refiner_module
+from napari_motion_deblur.solvers.refiner import (
+    HALO,
+    Refiner,
+    load_refiner,
+    refine,
+    save_refiner,
+)
+from napari_motion_deblur.training import refiner as training
+
+
+@pytest.fixture(scope="module")
+def camera():
+    return skimage.data.camera()[100:260, 100:260].astype(np.float32) / 255.0
+
+
+def _random_refiner(seed: int = 0) -> Refiner:
+    torch.manual_seed(seed)
+    model = Refiner(width=8)
+    torch.nn.init.normal_(model.dec1[-1].weight, std=0.05)  # not the identity it starts as
+    return model.eval()
+
+
+def test_a_new_refiner_is_the_identity(camera):
+    field = MotionField.uniform(camera.shape, 9.0, 30.0)
+    blurry = blur(camera, field)
+    out = refine(camera, blurry, field, model=Refiner(width=8).eval())
+    assert out.dtype == np.float32 and out.shape == camera.shape
+    assert np.allclose(out, np.clip(camera, 0, 1), atol=1e-6)
+
+
+def test_the_halo_covers_the_networks_reach():
+    model = _random_refiner()
+    x = torch.zeros(1, 160, 160, requires_grad=True)
+    out = model(x, torch.zeros(1, 160, 160), torch.zeros(1, 160, 160))
+    out[0, 80, 80].backward()
+    rows, cols = np.nonzero(x.grad[0].abs().numpy() > 0)
+    reach = max(80 - rows.min(), rows.max() - 80, 80 - cols.min(), cols.max() - 80)
+    assert 0 < reach < HALO
+
+
+def test_blocks_join_without_seams(monkeypatch):
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0, 1, (150, 131, 3)).astype(np.float32)
+    blurry = rng.uniform(0, 1, image.shape).astype(np.float32)
+    field = MotionField(rng.uniform(0, 30, image.shape[:2]), rng.uniform(0, 180, image.shape[:2]))
+    model = _random_refiner()
+    whole = refine(image, blurry, field, model=model)
+    monkeypatch.setattr(refiner_module, "BLOCK", 56)  # 3 x 3 blocks, halo 48
+    blocks = refine(image, blurry, field, model=model)
+    assert not np.allclose(whole, np.clip(image, 0, 1), atol=1e-3)  # the model does something
+    assert np.abs(blocks - whole).max() < 1e-5
+    # Colour is refined channel by channel.
+    gray = refine(image[..., 1], blurry[..., 1], field, model=model)
+    assert np.abs(gray - whole[..., 1]).max() < 1e-5
+
+
+def test_refine_rejects_mismatched_shapes(camera):
+    field = MotionField.uniform((10, 10), 5.0, 0.0)
+    with pytest.raises(ValueError, match="must match"):
+        refine(camera, camera, field)
+
+
+def test_packaged_weights_leave_a_sharp_image_alone():
+    model = load_refiner()
+    assert model.config["width"] >= 8
+    # A sharp, unblurred image (length 0 everywhere) stays close to itself.
+    sharp = skimage.data.camera()[:128, :128].astype(np.float32) / 255.0
+    out = refine(sharp, sharp, MotionField.uniform(sharp.shape, 0.0, 0.0), model=model)
+    assert np.abs(out - sharp).mean() < 0.02
+
+
+def test_save_load_round_trip(tmp_path):
+    model = _random_refiner(3)
+    save_refiner(model, tmp_path / "r.pt", {"note": "test"})
+    loaded = load_refiner(tmp_path / "r.pt")
+    x = torch.rand(1, 32, 32)
+    assert torch.allclose(model(x, x, x), loaded(x, x, x))
+    assert (tmp_path / "r.json").exists()
+    with pytest.raises(ValueError, match="retrain"):
+        load_refiner(tmp_path / "missing.pt")
+
+
+def test_deconvolve_refines_the_last_stage_only_when_asked(camera):
+    field = MotionField.uniform(camera.shape, 11.0, 60.0)
+    blurry = blur(camera, field, noise_sigma=0.01, seed=0)
+    settings = DeconvolutionSettings(stages=2, iterations=1, device="cpu")
+    plain = deconvolve(blurry, field, settings=settings)
+    refined = deconvolve(blurry, field, settings=settings.replace(refine=True))
+    expected = refine(plain, blurry, field)
+    assert np.abs(refined - expected).max() < 1e-5
+    assert np.abs(refined - plain).max() > 1e-3
+
+
+def test_a_luminance_deconvolution_is_refined_through_its_luminance(camera):
+    rgb = np.stack([camera, camera[::-1], camera[:, ::-1]], axis=-1)
+    field = MotionField.uniform(camera.shape, 9.0, 120.0)
+    blurry = blur(rgb, field, noise_sigma=0.01, seed=1)
+    settings = DeconvolutionSettings(stages=1, iterations=1, device="cpu", colour="luminance")
+    plain = deconvolve(blurry, field, settings=settings)
+    refined = deconvolve(blurry, field, settings=settings.replace(refine=True))
+    change = refined - plain
+    inside = ((refined > 0.0) & (refined < 1.0)).all(-1)  # no channel clipped
+    assert np.abs(change).max() > 1e-3
+    # One correction, the luminance's, added to every channel.
+    assert np.abs(change[..., 0] - change[..., 1])[inside].max() < 1e-5
+    assert np.abs(change[..., 0] - change[..., 2])[inside].max() < 1e-5
+
+
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_refine_setting_is_a_bool(bad):
+    with pytest.raises(ValueError, match="refine must be True or False"):
+        DeconvolutionSettings(refine=bad)
+
+
+def test_refine_needs_a_motion_field(camera):
+    with pytest.raises(ValueError, match="needs a motion field"):
+        deconvolve(camera, np.ones((5, 5)), settings=DeconvolutionSettings(refine=True))
+
+
+def test_blind_deblurring_refines_by_default():
+    assert DeblurSettings().deconvolution.refine is True
+
+
+def test_training_step_lowers_loss():
+    rng = np.random.default_rng(0)
+    sharp = rng.uniform(0, 1, (6, 40, 40)).astype(np.float32)
+    noisy = sharp + rng.normal(0, 0.1, sharp.shape).astype(np.float32)
+    pool = np.stack([noisy, noisy, np.full_like(sharp, 10.0), sharp], axis=1)
+    batch = training.training_batch(pool, rng, 4, crop=32)
+    assert batch.shape == (4, 4, 32, 32)
+    torch.manual_seed(0)
+    model = Refiner(width=8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        loss = training.loss_fn(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0]
+
+
+def test_pairs_are_made_by_the_blind_chain_and_reproducible():
+    sources = training.Sources(None, crop=training.PAIR, synthetic_pool=2, seed=0, photos=False)
+    first = training.make_pair(sources, np.random.default_rng(5))
+    again = training.make_pair(sources, np.random.default_rng(5))
+    assert first.shape == (4, training.PAIR, training.PAIR) and first.dtype == np.float32
+    assert np.array_equal(first, again)
+    assert first[2].max() <= 35.0 and first[2].min() >= 0.0
+
+
+def test_training_script_runs_and_resumes(tmp_path):
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--samples", "2", "--validation", "2", "--width", "8",
+            "--batch", "2", "--minutes", "0.03", "--validate-every", "0.5"]
+    meta = training.main(args)
+    assert (out / "refiner_pool.npy").exists() and (out / "refiner_train_log.csv").exists()
+    assert np.isfinite(meta["validation"]["best"])
+    steps = meta["steps"]
+    meta = training.main([*args[:-3], "0.05", *args[-2:], "--resume"])
+    assert meta["steps"] > steps
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cpu_and_cuda_refine_alike(camera):
+    field = MotionField.uniform(camera.shape, 9.0, 30.0)
+    blurry = blur(camera, field, noise_sigma=0.01, seed=0)
+    a = refine(camera, blurry, field, "cpu")
+    b = refine(camera, blurry, field, "cuda")
+    assert np.abs(a - b).max() < 1e-4
