@@ -165,6 +165,14 @@ def test_pairs_are_made_by_the_blind_chain_and_reproducible():
     assert first[2].max() <= 35.0 and first[2].min() >= 0.0
 
 
+def test_a_small_training_image_still_makes_a_full_pair():
+    sources = training.Sources(None, crop=training.PAIR, synthetic_pool=1, seed=0, photos=False)
+    small = np.random.default_rng(0).uniform(0, 1, (150, 170)).astype(np.float32)
+    sources.train = sources.synthetic = [small]  # smaller than the pair plus its 2 x 20 px border
+    pair = training.make_pair(sources, np.random.default_rng(1))
+    assert pair.shape == (4, training.PAIR, training.PAIR) and np.isfinite(pair).all()
+
+
 def test_training_script_runs_and_resumes(tmp_path):
     out = tmp_path / "out"
     args = ["--out", str(out), "--samples", "2", "--validation", "2", "--width", "8",

@@ -28,7 +28,8 @@ from ..motion import MAX_LENGTH, MotionField
 WEIGHTS_NAME = "refiner.pt"
 METADATA_NAME = "refiner.json"
 #: Blocks of a large image are refined separately with this halo: more than the network's
-#: reach (43 px; tests/test_refiner.py measures it from the gradient).
+#: reach (43 px; tests/test_refiner.py measures it from the gradient). Both are multiples of
+#: 4, so every block meets the two 2x downsamplings in the same phase as the whole image.
 BLOCK = 512
 HALO = 48
 _MULTIPLE = 4  # two 2x downsamplings

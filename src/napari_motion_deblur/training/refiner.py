@@ -58,6 +58,9 @@ def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False
         estimation=DeblurSettings().estimation.replace(device="cpu"),
         deconvolution=DeblurSettings().deconvolution.replace(device="cpu"))
     sharp = sources.sharp_crop(rng, held_out, margin=_BORDER)
+    need = PAIR + 2 * _BORDER  # a smaller image (skimage's "text": 172 px) is mirrored out
+    sharp = np.pad(sharp, ((0, max(need - sharp.shape[0], 0)), (0, max(need - sharp.shape[1], 0))),
+                   mode="reflect")
     max_length = rng.uniform(6.0, 35.0)
     if rng.uniform() < 0.05:
         field = MotionField.uniform(sharp.shape, 0.0, 0.0)
@@ -67,7 +70,7 @@ def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False
         field = random_field(sharp.shape, rng, kind="mixed", max_length=max_length)
     obs = degrade(sharp, field, int(rng.integers(2**31)), realistic=bool(rng.uniform() < 0.5),
                   sigma=float(rng.uniform(0, MAX_NOISE)), crop=_BORDER)
-    side = min(PAIR, *obs.blurred.shape)
+    side = PAIR
     blurry = np.clip(obs.blurred[:side, :side], 0.0, 1.0).astype(np.float32)
     estimate = estimate_with_confidence(blurry, settings=settings.estimation)
     used = estimate.for_deblurring(settings.length_scale)
