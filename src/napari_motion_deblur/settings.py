@@ -204,8 +204,9 @@ def _blind_deconvolution() -> DeconvolutionSettings:
     # An estimated field is noisy pixel by pixel: the node operator's blend over ~48 px
     # averages it, which measured better for blind deblurring than the exact per-pixel data
     # term (benchmarks/results/blind_tuning_v2.md), while the exact one wins with a known field.
-    # The learned refiner cleans up what the estimate's errors leave (benchmarks/results/
-    # blind.md, row "refine").
+    # The learned refiner cleans up what the estimate's errors and a camera leave: +0.52 dB on
+    # the realistic set, -0.37 dB on the linear one (benchmarks/results/blind.md, `deblur` vs
+    # `check4`), chosen on held-out images (blind_tuning_refiner.md).
     return DeconvolutionSettings(
         regularization="auto", base=BLIND_REGULARIZATION_FACTOR * DEFAULT_LAMBDA,
         saturation=BLIND_SATURATION, operator="nodes", refine=True)

@@ -255,7 +255,9 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
     refine : bool
         Pass the deconvolved image through the learned refiner
         (:mod:`~napari_motion_deblur.solvers.refiner`, trained on this chain's results), which
-        removes most of the ringing and amplified noise that the estimate's errors leave.
+        removes most of the ringing and amplified noise that the estimate's errors leave. It
+        is worth +0.5 dB on photographs through a camera pipeline but costs ~0.4 dB on clean,
+        linear data (simulations, linear microscopy): use False there.
     settings : DeblurSettings, optional
         All of the above in one validated object; when given, it replaces them.
 
