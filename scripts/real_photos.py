@@ -20,8 +20,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from napari_motion_deblur.deconvolution import deconvolve
-from napari_motion_deblur.estimation.api import deblur, estimate_with_confidence
+from napari_motion_deblur.estimation.api import estimate_with_confidence
 from napari_motion_deblur.settings import DeblurSettings
+from napari_motion_deblur.solvers.refiner import refine
 
 REPO = Path(__file__).resolve().parents[1]
 #: 100 % crops (row, col, side) per photograph: regions with text, edges and texture.
@@ -76,17 +77,23 @@ def main(argv=None):
     if not photos:
         raise SystemExit(f"no photographs in {args.data / 'real'}; pass --data")
     settings = DeblurSettings()
+    settings = settings.replace(
+        estimation=settings.estimation.replace(device="cpu"),
+        deconvolution=settings.deconvolution.replace(device="cpu", refine=False))
     for path in photos:
         blurry = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+        # deblur()'s steps one by one, each done once: the estimate (with its confidence), the
+        # deconvolution, the refiner (refine() of the result is what deblur() returns).
         start = time.perf_counter()
-        result, used = deblur(blurry, device="cpu")
-        seconds = time.perf_counter() - start
         estimate = estimate_with_confidence(blurry, settings=settings.estimation)
-        unrefined = deconvolve(blurry, used,
-                               settings=settings.deconvolution.replace(refine=False))
+        used = estimate.for_deblurring(settings.length_scale)
+        unrefined = deconvolve(blurry, used, settings=settings.deconvolution)
+        result = refine(unrefined, blurry, used)
+        seconds = time.perf_counter() - start
         figure(path.stem, [blurry, unrefined, result], estimate.field,
                estimate.confidence).save(args.out / f"{path.stem}.png")
-        print(f"{path.stem}: {blurry.shape[1]}x{blurry.shape[0]}, deblur() {seconds:.1f} s; "
+        print(f"{path.stem}: {blurry.shape[1]}x{blurry.shape[0]}, deblur()'s steps "
+              f"{seconds:.1f} s; "
               f"estimated length median {np.median(estimate.field.length):.1f} px "
               f"(90th percentile {np.percentile(estimate.field.length, 90):.1f}), "
               f"confirmed {100 * np.mean(estimate.confidence >= 0.5):.0f} % of the image; "

@@ -158,6 +158,8 @@ def test_training_step_lowers_loss():
 
 def test_pairs_are_made_by_the_blind_chain_and_reproducible():
     sources = training.Sources(None, crop=training.PAIR, synthetic_pool=2, seed=0, photos=False)
+    # The chain as deblur() runs it, without the refiner it is to train.
+    assert training.blind_chain().deconvolution.refine is False
     first = training.make_pair(sources, np.random.default_rng(5))
     again = training.make_pair(sources, np.random.default_rng(5))
     assert first.shape == (4, training.PAIR, training.PAIR) and first.dtype == np.float32
@@ -178,7 +180,9 @@ def test_training_script_runs_and_resumes(tmp_path):
     args = ["--out", str(out), "--samples", "2", "--validation", "2", "--width", "8",
             "--batch", "2", "--minutes", "0.03", "--validate-every", "0.5"]
     meta = training.main(args)
-    assert (out / "refiner_pool.npy").exists() and (out / "refiner_train_log.csv").exists()
+    assert sorted(p.name for p in (out / "refiner_pool").iterdir()) == [
+        "heldout_000000.npy", "train_000000.npy"]  # the pairs are kept, chunk by chunk
+    assert (out / "refiner_train_log.csv").exists()
     assert np.isfinite(meta["validation"]["best"])
     steps = meta["steps"]
     meta = training.main([*args[:-3], "0.05", *args[-2:], "--resume"])

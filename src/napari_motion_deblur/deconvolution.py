@@ -161,14 +161,18 @@ def _refined(out: np.ndarray, colour: np.ndarray, field: MotionField,
 
 def _tile_size(config: DeconvolutionSettings, shape, net: IRCNet) -> int | None:
     """The tile side to use (a multiple of IRC-Net's node spacing), or None: no tiles."""
-    align = net.node_spacing()
     if config.tile is None:
         return None
     if config.tile == "auto":
-        return auto_tile(shape, 1 if config.colour == "luminance" else shape[-1],
-                         DECONVOLUTION_BYTES_PER_PIXEL, DECONVOLUTION_HALO,
-                         config.memory_budget, align)
+        return _budget_tile(config, shape, net, config.memory_budget)
     return None if max(shape[:2]) <= config.tile else int(config.tile)
+
+
+def _budget_tile(config: DeconvolutionSettings, shape, net: IRCNet, budget: float) -> int | None:
+    """The tile side that keeps IRC-Net under ``budget`` bytes, or None: the image fits."""
+    channels = 1 if config.colour == "luminance" else shape[-1]
+    return auto_tile(shape, channels, DECONVOLUTION_BYTES_PER_PIXEL, DECONVOLUTION_HALO,
+                     budget, net.node_spacing())
 
 
 def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: DeconvolutionSettings,
@@ -213,9 +217,7 @@ def _whole_or_tiled_stages(colour: np.ndarray, target, net: IRCNet,
     if device.type == "cuda":
         torch.cuda.empty_cache()
         free = torch.cuda.mem_get_info(device)[0]
-    channels = 1 if config.colour == "luminance" else colour.shape[-1]
-    tile = auto_tile(colour.shape, channels, DECONVOLUTION_BYTES_PER_PIXEL, DECONVOLUTION_HALO,
-                     free / 2, net.node_spacing())
+    tile = _budget_tile(config, colour.shape, net, free / 2)
     if tile is None:  # the estimate said it fits, yet it did not: halve the image's side
         align = net.node_spacing()
         tile = -(-max(max(colour.shape[:2]) // 2, MIN_TILE) // align) * align

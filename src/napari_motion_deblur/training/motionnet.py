@@ -17,11 +17,8 @@ held-out source images) is kept.
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -43,6 +40,15 @@ from ..motion import MotionField
 from ..physics.degradation import degrade, strong_shake_field
 from ..physics.operators import NonUniformBlur
 from ..physics.synthesis import random_field
+from ._loop import (
+    append_log,
+    environment,
+    learning_rate,
+    load_state,
+    optimizer_step,
+    save_state,
+    set_learning_rate,
+)
 
 #: The training images' folder when ``--data`` is not given.
 DEFAULT_DATA = os.environ.get("NAPARI_MOTION_DEBLUR_DATA")
@@ -310,11 +316,7 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(args.seed)
     step, elapsed, best, history = 0, 0.0, math.inf, []
     if args.resume and state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, elapsed, best = state["step"], state["elapsed"], state["best"]
-        rng.bit_generator.state = state["rng"]
+        step, elapsed, best = load_state(state_path, model, optimizer, rng, device)
         print(f"resumed at step {step}, {elapsed / 60:.1f} min, best {best:.2f} px^2", flush=True)
     elif log_path.exists():
         log_path.unlink()
@@ -343,26 +345,17 @@ def main(argv=None) -> dict:
                            "metric": "sign-free streak-vector MSE (px^2)",
                            "best": metric, "zero_field": zero_error, "mode": args.mode,
                            "initial_weights": initial},
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "hardware": f"{args.threads}-thread CPU of a 2-core machine ({platform.machine()})"
-            if device.type == "cpu" else str(device),
-            "torch": torch.__version__,
+            **environment(args.threads, device),
         }
 
     model.train()
     start, last_val, running = time.time() - elapsed, time.time(), []
     while elapsed < budget:
-        frac = elapsed / budget
-        lr = args.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * frac))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = learning_rate(args.lr, step, 200, elapsed / budget)
+        set_learning_rate(optimizer, lr)
         x, y, _ = make_batch(sources, rng, args.batch, mode=args.mode)
-        loss = loss_fn(model(x.to(device)), y.to(device), args.beta)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        running.append(loss.item())
+        running.append(optimizer_step(
+            model, optimizer, loss_fn(model(x.to(device)), y.to(device), args.beta)))
         step += 1
         elapsed = time.time() - start
         if time.time() - last_val >= args.validate_every or elapsed >= budget:
@@ -372,22 +365,13 @@ def main(argv=None) -> dict:
             row = {"step": step, "minutes": round(elapsed / 60, 3), "lr": lr,
                    "train_loss": train_loss, "val_streak_mse": metric}
             history.append(row)
-            new_log = not log_path.exists()
-            with open(log_path, "a", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(row))
-                if new_log:
-                    writer.writeheader()
-                writer.writerow(row)
+            append_log(log_path, row)
             print(f"step {step} {elapsed / 60:.1f} min loss {train_loss:.4f} "
                   f"val {metric:.2f} px^2 (best {min(best, metric):.2f})", flush=True)
             if metric < best:
                 best = metric
                 save_weights(model, out / "motionnet.pt", metadata(best))
-            tmp = state_path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "step": step, "elapsed": elapsed, "best": best,
-                        "rng": rng.bit_generator.state}, tmp)
-            os.replace(tmp, state_path)
+            save_state(state_path, model, optimizer, rng, step, elapsed, best)
     meta = metadata(best)
     if (out / "motionnet.json").exists():  # record the final totals with the best weights
         import json

@@ -21,11 +21,8 @@ held-out images (every 10th).
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -40,6 +37,15 @@ from ..physics.degradation import degrade, strong_shake_field
 from ..physics.synthesis import random_field
 from ..settings import DeblurSettings
 from ..solvers.refiner import Refiner, save_refiner
+from ._loop import (
+    append_log,
+    environment,
+    learning_rate,
+    load_state,
+    optimizer_step,
+    save_state,
+    set_learning_rate,
+)
 from .motionnet import DEFAULT_DATA, MAX_NOISE, Sources
 
 #: Side of a pair (after the 20-px border that no method sees; Train400 images are 180 px);
@@ -51,12 +57,19 @@ VALIDATION_SEED = 20240611
 _BORDER = 20
 
 
+def blind_chain(device: str = "cpu") -> DeblurSettings:
+    """``deblur()``'s default settings on ``device``: the chain whose results are refined."""
+    defaults = DeblurSettings()
+    return defaults.replace(estimation=defaults.estimation.replace(device=device),
+                            deconvolution=defaults.deconvolution.replace(device=device,
+                                                                         refine=False))
+
+
 def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False,
               settings: DeblurSettings | None = None) -> np.ndarray:
-    """One pair as a (4, PAIR, PAIR) stack: deconvolved, blurry, length used, sharp."""
-    settings = settings or DeblurSettings().replace(
-        estimation=DeblurSettings().estimation.replace(device="cpu"),
-        deconvolution=DeblurSettings().deconvolution.replace(device="cpu"))
+    """One pair as a (4, PAIR, PAIR) stack: deconvolved, blurry, length used, sharp
+    (``settings``: default :func:`blind_chain`)."""
+    settings = settings or blind_chain()
     sharp = sources.sharp_crop(rng, held_out, margin=_BORDER)
     need = PAIR + 2 * _BORDER  # a smaller image (skimage's "text": 172 px) is mirrored out
     sharp = np.pad(sharp, ((0, max(need - sharp.shape[0], 0)), (0, max(need - sharp.shape[1], 0))),
@@ -79,22 +92,27 @@ def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False
     return np.stack([result, blurry, length, obs.sharp[:side, :side]]).astype(np.float32)
 
 
-def extend_pool(path: Path, samples: int, sources: Sources, seed: int, held_out: bool = False,
-                chunk: int = 50, log=print) -> np.ndarray:
-    """Load the pool at ``path`` and make pairs until it holds ``samples`` (saved per chunk)."""
-    pool = np.load(path) if path.exists() else np.zeros((0, 4, PAIR, PAIR), np.float32)
-    while len(pool) < samples:
-        rng = np.random.default_rng([seed, len(pool)])  # a resumed pool makes the same pairs
+def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: int,
+                held_out: bool = False, chunk: int = 50, log=print) -> np.ndarray:
+    """The pairs ``<folder>/<name>_*.npy`` made so far, plus new chunks of ``chunk`` pairs (each
+    its own file, written atomically) until there are ``samples``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    chunks = [np.load(path) for path in sorted(folder.glob(f"{name}_*.npy"))]
+    made = sum(len(c) for c in chunks)
+    settings = blind_chain()
+    while made < samples:
+        rng = np.random.default_rng([seed, made])  # a resumed pool makes the same pairs
         start = time.time()
-        count = min(chunk, samples - len(pool))
-        new = np.stack([make_pair(sources, rng, held_out) for _ in range(count)])
-        pool = np.concatenate([pool, new])
-        tmp = path.with_name(path.name + ".tmp.npy")
-        np.save(tmp, pool)
-        os.replace(tmp, path)
-        log(f"pool {path.name}: {len(pool)}/{samples} pairs "
+        count = min(chunk, samples - made)
+        chunks.append(np.stack([make_pair(sources, rng, held_out, settings)
+                                for _ in range(count)]))
+        tmp = folder / f".{name}_{made:06d}.tmp.npy"
+        np.save(tmp, chunks[-1])
+        os.replace(tmp, folder / f"{name}_{made:06d}.npy")
+        made += count
+        log(f"pool {name}: {made}/{samples} pairs "
             f"({(time.time() - start) / count:.2f} s per pair)")
-    return pool[:samples]
+    return np.concatenate(chunks)[:samples]
 
 
 def training_batch(pool: np.ndarray, rng: np.random.Generator, size: int,
@@ -145,7 +163,7 @@ def parse_args(argv=None):
     parser.add_argument("--validation", type=int, default=VALIDATION_SIZE,
                         help="held-out validation pairs")
     parser.add_argument("--pool", default=None,
-                        help="pair cache (default: <out>/refiner_pool.npy; the held-out pairs "
+                        help="pair cache folder (default: <out>/refiner_pool; the held-out pairs "
                              "go next to it)")
     parser.add_argument("--minutes", type=float, default=25.0, help="total training time")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -167,13 +185,13 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pool_path = Path(args.pool) if args.pool else out / "refiner_pool.npy"
-    val_path = pool_path.with_name(pool_path.stem + "_heldout.npy")
+    pool_folder = Path(args.pool) if args.pool else out / "refiner_pool"
     state_path = out / "refiner_state.pt"
     log_path = out / "refiner_train_log.csv"
     sources = Sources(args.data, crop=PAIR, seed=args.seed)
-    val_pool = extend_pool(val_path, args.validation, sources, VALIDATION_SEED, held_out=True)
-    pool = extend_pool(pool_path, args.samples, sources, args.seed)
+    val_pool = extend_pool(pool_folder, "heldout", args.validation, sources, VALIDATION_SEED,
+                           held_out=True)
+    pool = extend_pool(pool_folder, "train", args.samples, sources, args.seed)
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     model = Refiner(width=args.width).to(device)
@@ -181,11 +199,7 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(args.seed)
     step, elapsed, best = 0, 0.0, 0.0  # the identity (gain 0) is the bar to beat
     if args.resume and state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, elapsed, best = state["step"], state["elapsed"], state["best"]
-        rng.bit_generator.state = state["rng"]
+        step, elapsed, best = load_state(state_path, model, optimizer, rng, device)
     elif log_path.exists():
         log_path.unlink()
     budget = args.minutes * 60.0
@@ -208,25 +222,16 @@ def main(argv=None) -> dict:
             "validation": {"pairs": len(val_pool), "seed": VALIDATION_SEED,
                            "metric": "mean PSNR gain over the unrefined result (dB)",
                            "best": metric},
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "hardware": f"{args.threads}-thread CPU ({platform.machine()})"
-            if device.type == "cpu" else str(device),
-            "torch": torch.__version__,
+            **environment(args.threads, device),
         }
 
     model.train()
     start, last_val, running = time.time() - elapsed, time.time(), []
     while elapsed < budget:
-        frac = elapsed / budget
-        lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * frac))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss = loss_fn(model, training_batch(pool, rng, args.batch).to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        running.append(loss.item())
+        lr = learning_rate(args.lr, step, 100, elapsed / budget)
+        set_learning_rate(optimizer, lr)
+        running.append(optimizer_step(
+            model, optimizer, loss_fn(model, training_batch(pool, rng, args.batch).to(device))))
         step += 1
         elapsed = time.time() - start
         if time.time() - last_val >= args.validate_every or elapsed >= budget:
@@ -234,22 +239,13 @@ def main(argv=None) -> dict:
             row = {"step": step, "minutes": round(elapsed / 60, 3), "lr": lr,
                    "train_mse": float(np.mean(running)), "val_psnr_gain": metric}
             running, last_val = [], time.time()
-            new_log = not log_path.exists()
-            with open(log_path, "a", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(row))
-                if new_log:
-                    writer.writeheader()
-                writer.writerow(row)
+            append_log(log_path, row)
             print(f"step {step} {elapsed / 60:.1f} min mse {row['train_mse']:.2e} "
                   f"val gain {metric:+.3f} dB (best {max(best, metric):+.3f})", flush=True)
             if metric > best:
                 best = metric
                 save_refiner(model, out / "refiner.pt", metadata(best))
-            tmp = state_path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "step": step, "elapsed": elapsed, "best": best,
-                        "rng": rng.bit_generator.state}, tmp)
-            os.replace(tmp, state_path)
+            save_state(state_path, model, optimizer, rng, step, elapsed, best)
     return metadata(best)
 
 
