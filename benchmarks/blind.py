@@ -53,7 +53,7 @@ from napari_motion_deblur.motion import MAX_LENGTH, MotionField
 from napari_motion_deblur.physics.degradation import degrade, strong_shake_field
 from napari_motion_deblur.physics.synthesis import object_motion_field, uniform_random_field
 from napari_motion_deblur.settings import DeconvolutionSettings
-from napari_motion_deblur.solvers.refiner import refine
+from napari_motion_deblur.solvers.refiner import load_refiner, refine
 from napari_motion_deblur.training.motionnet import folder_split
 
 SETS = {"moderate": 21.0, "severe": 35.0}
@@ -98,6 +98,32 @@ def _chain_deblur(blurred, raw):
     return deblur(blurred, device="cpu")
 
 
+_UNREFINED: dict = {}  # the last case's deblur(refine=False), shared by the rows below
+
+
+def _deblur_unrefined(blurred):
+    if _UNREFINED.get("image") is not blurred:
+        _UNREFINED.update(image=blurred, result=deblur(blurred, device="cpu", refine=False))
+    return _UNREFINED["result"]
+
+
+def _chain_norefine(blurred, raw):
+    """``deblur(refine=False)``: the shipped chain without its refiner."""
+    return _deblur_unrefined(blurred)
+
+
+def _chain_candidate(blurred, raw):
+    """``deblur()`` with the refiner weights of ``--refiner`` (the unrefined result shared with
+    `norefine`, then refined as ``deblur()`` refines colour: channel by channel)."""
+    if CANDIDATE_REFINER.get("model") is None:
+        raise SystemExit("the `candidate` chain needs --refiner WEIGHTS")
+    result, used = _deblur_unrefined(blurred)
+    return refine(result, blurred, used, model=CANDIDATE_REFINER["model"]), used
+
+
+CANDIDATE_REFINER: dict = {}
+
+
 #: Ablation rows, each adding one change to the row before it:
 #: name -> ((blurred, raw v0.1 estimate) -> (result, field used)).
 CHAINS = {
@@ -112,6 +138,8 @@ CHAINS = {
     "exact": _chain("`check4` with the exact per-pixel data term (tried, not kept for blind)",
                     threshold=4.0, operator="exact"),
     "deblur": _chain_deblur,
+    "norefine": _chain_norefine,
+    "candidate": _chain_candidate,
 }
 
 
@@ -261,8 +289,13 @@ def main(argv=None):
                         help="Motion-Net weights for `deblur()` and the shipped estimate "
                              "instead of the packaged ones (e.g. weights/"
                              "motionnet_finetuned_exact.pt -> blind_finetuned_weights)")
+    parser.add_argument("--refiner", type=Path, default=None,
+                        help="refiner weights for the `candidate` chain (to compare with the "
+                             "shipped ones in the same run)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.refiner is not None:
+        CANDIDATE_REFINER["model"] = load_refiner(args.refiner)
     if args.weights is not None:
         use_weights(args.weights)
     chains = [c for c in args.chains.split(",") if c]

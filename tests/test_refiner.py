@@ -136,7 +136,8 @@ def test_blind_deblurring_refines_by_default():
     assert DeblurSettings().deconvolution.refine is True
 
 
-def test_training_step_lowers_loss():
+@pytest.mark.parametrize("kind", ["psnr", "mse"])
+def test_training_step_lowers_loss(kind):
     rng = np.random.default_rng(0)
     sharp = rng.uniform(0, 1, (6, 40, 40)).astype(np.float32)
     noisy = sharp + rng.normal(0, 0.1, sharp.shape).astype(np.float32)
@@ -148,12 +149,31 @@ def test_training_step_lowers_loss():
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(20):
-        loss = training.loss_fn(model, batch)
+        loss = training.loss_fn(model, batch, kind=kind)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.9 * losses[0]
+    if kind == "mse":
+        assert losses[-1] < 0.9 * losses[0]
+    else:  # minus the mean PSNR, in dB
+        assert losses[-1] < losses[0] - 0.5
+
+
+def test_psnr_loss_is_minus_the_mean_psnr_of_the_crops():
+    rng = np.random.default_rng(1)
+    sharp = rng.uniform(0, 1, (2, 24, 24)).astype(np.float32)
+    # One crop far off, one close: pooled squared error would be all about the first.
+    deconvolved = sharp + np.stack([np.full((24, 24), 0.3), np.full((24, 24), 0.01)]
+                                   ).astype(np.float32)
+    batch = torch.from_numpy(np.stack([deconvolved, sharp, np.zeros_like(sharp), sharp], 1))
+    model = Refiner(width=8)  # the identity: out = deconvolved
+    loss = training.loss_fn(model, batch, border=4, kind="psnr").item()
+    inner = (deconvolved - sharp)[:, 4:-4, 4:-4]
+    expected = np.mean([10 * np.log10(np.mean(e**2) + 1e-5) for e in inner])
+    assert loss == pytest.approx(expected, abs=1e-3)
+    with pytest.raises(ValueError, match="psnr"):
+        training.loss_fn(model, batch, kind="l1")
 
 
 def test_pairs_are_made_by_the_blind_chain_and_reproducible():
@@ -187,6 +207,17 @@ def test_training_script_runs_and_resumes(tmp_path):
     steps = meta["steps"]
     meta = training.main([*args[:-3], "0.05", *args[-2:], "--resume"])
     assert meta["steps"] > steps
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    refiner_module.save_refiner(Refiner(width=8), tmp_path / "start.pt", {})  # the identity
+    out = tmp_path / "out"
+    meta = training.main(["--out", str(out), "--samples", "2", "--validation", "2",
+                          "--batch", "2", "--minutes", "0.02", "--validate-every", "0.5",
+                          "--init", str(tmp_path / "start.pt"), "--lr", "0"])
+    assert meta["init"] == "start.pt" and meta["loss"] == "psnr"
+    # With a zero learning rate nothing beats the initial weights, so none are written.
+    assert not (out / "refiner.pt").exists()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -36,7 +36,7 @@ _MULTIPLE = 4  # two 2x downsamplings
 _GATE_MAX = 1.5
 _GATE_OFFSET = math.log(2.0)  # sigmoid(log 2) = 2/3: the gate starts at 1
 
-__all__ = ["Refiner", "get_refiner", "load_refiner", "refine", "save_refiner"]
+__all__ = ["Refiner", "get_refiner", "load_refiner", "refine", "save_refiner", "use_refiner"]
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -129,6 +129,17 @@ def _pad_to(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def use_refiner(path, device="cpu") -> Refiner:
+    """Make the weights in ``path`` the shared refiner for ``device``: what ``deblur()`` and
+    ``deconvolve(..., refine=True)`` use from then on in this process (your own training run,
+    or to compare weights)."""
+    device = torch.device(device)
+    model = load_refiner(path, device=device)
+    with _CACHE_LOCK:
+        _CACHE[str(device)] = model
+    return model
+
+
 def refine(deconvolved: np.ndarray, blurry: np.ndarray, field: MotionField,
            device: torch.device | str = "cpu", model: Refiner | None = None) -> np.ndarray:
     """Refine a deconvolved image (H, W) or (H, W, C) given its blurry input and the field used.

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python -m napari_motion_deblur.training.motionnet --minutes 60 --out resources/
+    python -m napari_motion_deblur.training.motionnet --minutes 60 --out runs/motionnet
 
 Sharp crops come from a folder of images (``--data``, default ``$NAPARI_MOTION_DEBLUR_DATA``:
 e.g. the 400 BSD training images), scikit-image's bundled photos (``camera`` is left out: the
@@ -267,7 +267,9 @@ def parse_args(argv=None):
     parser.add_argument("--minutes", type=float, default=60.0, help="total training time")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", default="resources", help="folder for motionnet.pt/.json")
+    parser.add_argument("--out", default="runs/motionnet",
+                        help="folder for motionnet.pt/.json (copy them to resources/ to ship "
+                             "them)")
     parser.add_argument("--state", default=None,
                         help="resume file (default: <out>/motionnet_state.pt)")
     parser.add_argument("--resume", action="store_true", help="continue from --state")
