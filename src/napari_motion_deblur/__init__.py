@@ -12,7 +12,7 @@ from .estimation.api import (
     estimate_with_confidence,
     iter_estimate,
 )
-from .motion import MotionField
+from .motion import LazyMotionField, MotionField
 from .physics.kernels import motion_kernel
 from .physics.synthesis import blur, random_field
 from .solvers.irc import IRCNet
@@ -23,6 +23,7 @@ __all__ = [
     "DeconvolutionProgress",
     "EstimationProgress",
     "IRCNet",
+    "LazyMotionField",
     "MotionEstimate",
     "MotionField",
     "blur",

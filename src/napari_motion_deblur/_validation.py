@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .motion import MAX_LENGTH, MotionField
+from .motion import MAX_LENGTH, LazyMotionField, MotionField
 
 #: Smallest image side accepted (a deconvolution needs some context around each pixel).
 MIN_SIDE = 4
@@ -64,6 +64,29 @@ def torch_device(device) -> str:
     return name
 
 
+def is_dask(array) -> bool:
+    """Whether ``array`` is a dask array (checked without importing dask)."""
+    return type(array).__module__.split(".")[0] == "dask"
+
+
+def check_image_layout(shape, dtype) -> None:
+    """The checks of :func:`as_float_image` that need no pixel values: the dtype, the (H, W) or
+    (H, W, C) layout with 1-4 channels and the smallest side. A lazy (dask) image is checked
+    with them before anything is computed; raises ``ValueError``."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_ or not (np.issubdtype(dtype, np.integer)
+                             or np.issubdtype(dtype, np.floating)):
+        raise ValueError(f"image dtype {dtype} is not supported; pass a float array in "
+                         "[0, 1] or an integer array (uint8, uint16, ...).")
+    shape = tuple(shape)
+    if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
+        raise ValueError(f"image must be (H, W) gray or (H, W, C) with 1-4 channels last; got "
+                         f"shape {shape}. For stacks, deconvolve each 2-D slice.")
+    if shape[0] < MIN_SIDE or shape[1] < MIN_SIDE:
+        raise ValueError(f"image is too small ({shape[0]}x{shape[1]}); both sides "
+                         f"must be at least {MIN_SIDE} pixels.")
+
+
 def as_float_image(image) -> tuple[np.ndarray, Layout]:
     """Validate an image and return a new float32 (H, W, C) array in [0, 1] units.
 
@@ -79,16 +102,7 @@ def as_float_image(image) -> tuple[np.ndarray, Layout]:
         array = np.asarray(image)
     except Exception as err:  # pragma: no cover - exotic array-likes
         raise ValueError(f"cannot read the image as an array ({err})") from err
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
-                                   or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"image dtype {array.dtype} is not supported; pass a float array in "
-                         "[0, 1] or an integer array (uint8, uint16, ...).")
-    if array.ndim not in (2, 3) or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
-        raise ValueError(f"image must be (H, W) gray or (H, W, C) with 1-4 channels last; got "
-                         f"shape {array.shape}. For stacks, deconvolve each 2-D slice.")
-    if array.shape[0] < MIN_SIDE or array.shape[1] < MIN_SIDE:
-        raise ValueError(f"image is too small ({array.shape[0]}x{array.shape[1]}); both sides "
-                         f"must be at least {MIN_SIDE} pixels.")
+    check_image_layout(array.shape, array.dtype)
     if np.issubdtype(array.dtype, np.integer):
         out = array.astype(np.float32) / np.float32(integer_scale(array))
     else:
@@ -110,8 +124,9 @@ def integer_scale(array: np.ndarray) -> float:
 
     Parameters
     ----------
-    array : numpy.ndarray
-        An integer image (not bool).
+    array : numpy.ndarray or dask.array.Array
+        An integer image (not bool). A dask image is read (its minimum and maximum, in one
+        pass) only for the dtypes whose rule needs its values.
 
     Returns
     -------
@@ -127,8 +142,14 @@ def integer_scale(array: np.ndarray) -> float:
     dtype = np.dtype(array.dtype)
     if dtype in (np.uint8, np.uint16):
         return float(np.iinfo(dtype).max)
-    lo = int(array.min()) if array.size else 0
-    hi = int(array.max()) if array.size else 0
+    lo = hi = 0
+    if array.size:
+        extremes = (array.min(), array.max())
+        if is_dask(array):
+            import dask
+
+            extremes = dask.compute(*extremes)
+        lo, hi = (int(v) for v in extremes)
     if lo < 0:
         raise ValueError(f"integer image ({dtype}) holds negative values (min {lo}); intensities "
                          "must be >= 0. Shift or rescale it (e.g. to float in [0, 1]) first.")
@@ -150,15 +171,21 @@ def restore_layout(result: np.ndarray, layout: Layout) -> np.ndarray:
     return result[..., 0] if layout.ndim == 2 else result
 
 
-def check_motion_or_psf(motion_or_psf, shape: tuple[int, int]):
+def check_motion_or_psf(motion_or_psf, shape: tuple[int, int], lazy: bool = False):
     """Return a :class:`MotionField` matching ``shape`` or a normalized float32 PSF.
 
-    A ``(length, angle)`` pair means a uniform field; a 2-D array means a PSF.
+    A ``(length, angle)`` pair means a uniform field; a 2-D array means a PSF. A
+    :class:`~napari_motion_deblur.motion.LazyMotionField` is computed, unless ``lazy`` (a lazy
+    caller): then only its shape is checked (its lengths are clipped where it is computed).
     """
+    if isinstance(motion_or_psf, MotionField) and motion_or_psf.shape != tuple(shape):
+        raise ValueError(f"motion field shape {motion_or_psf.shape} does not match the image "
+                         f"(H, W) = {tuple(shape)}.")
+    if isinstance(motion_or_psf, LazyMotionField):
+        if lazy:
+            return motion_or_psf
+        motion_or_psf = motion_or_psf.compute()
     if isinstance(motion_or_psf, MotionField):
-        if motion_or_psf.shape != tuple(shape):
-            raise ValueError(f"motion field shape {motion_or_psf.shape} does not match the image "
-                             f"(H, W) = {tuple(shape)}.")
         if float(motion_or_psf.length.max()) > MAX_LENGTH:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -13,12 +13,15 @@ from scipy import ndimage
 
 from ._validation import (
     as_float_image,
+    check_image_layout,
     check_motion_or_psf,
+    integer_scale,
+    is_dask,
     luminance,
     restore_layout,
     torch_device,
 )
-from .motion import MotionField
+from .motion import LazyMotionField, MotionField
 from .physics.noise import noise_sigma, regularization_for_noise
 from .settings import DEFAULT_LAMBDA, MAX_ITERATIONS, MAX_STAGES, DeconvolutionSettings
 from .solvers.irc import IRCNet, node_spacing
@@ -266,7 +269,9 @@ def deconvolve(
         are deblurred per channel with the same blur; an alpha channel is passed through.
     motion_or_psf : MotionField, (length, angle) or array_like (kh, kw)
         Per-pixel linear motion (lengths above 35 px are clipped, with a warning), a uniform
-        linear motion, or any PSF (normalized to sum 1), e.g. a microscope PSF.
+        linear motion, or any PSF (normalized to sum 1), e.g. a microscope PSF. A
+        :class:`~napari_motion_deblur.motion.LazyMotionField` (the estimate of a dask image)
+        stays lazy with a dask image and is computed first with an in-memory one.
     stages : int
         ADMM stages N (1-20).
     iterations : int
@@ -308,7 +313,7 @@ def deconvolve(
     ValueError
         For an unusable image, field, PSF or parameter (the message says what is accepted).
     """
-    if _is_dask(image):
+    if is_dask(image):
         config = deconvolution_settings(settings, stages=stages, iterations=iterations,
                                         regularization=regularization, device=device,
                                         saturation=saturation, operator=operator, tile=tile)
@@ -321,10 +326,6 @@ def deconvolve(
             next(gen)
         except StopIteration as stop:
             return stop.value
-
-
-def _is_dask(image) -> bool:
-    return type(image).__module__.split(".")[0] == "dask"
 
 
 #: Chunk side of a lazy deconvolution when ``tile`` gives none (20 node spacings).
@@ -343,12 +344,8 @@ def _deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
     """
     import dask.array as da
 
-    from ._validation import integer_scale
-
-    if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
-        raise ValueError(f"image must be (H, W) or (H, W, C) with 1-4 channels; got shape "
-                         f"{image.shape}")
-    target = check_motion_or_psf(motion_or_psf, image.shape[:2])
+    check_image_layout(image.shape, image.dtype)
+    target = check_motion_or_psf(motion_or_psf, image.shape[:2], lazy=True)
     align = node_spacing()  # the shared model's; the workers build their own
     chunk = int(config.tile) if isinstance(config.tile, int) else LAZY_CHUNK
     chunk = max(-(-chunk // align) * align, DECONVOLUTION_HALO)
@@ -356,11 +353,8 @@ def _deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
     rows, cols = (tuple(b - a for a, b in tile_segments(n, chunk, DECONVOLUTION_HALO))
                   for n in planar.shape[:2])
     planar = planar.rechunk((rows, cols, planar.shape[2]))
-    scale = 1.0
-    if np.issubdtype(planar.dtype, np.integer):  # the in-memory rule, negatives refused now
-        wide = planar.dtype not in (np.uint8, np.uint16)
-        extremes = da.compute(planar.min(), planar.max()) if wide else ()
-        scale = integer_scale(np.array(extremes, planar.dtype))
+    # the in-memory rule, negatives refused now (wide integer types: one pass over the data)
+    scale = integer_scale(planar) if np.issubdtype(planar.dtype, np.integer) else 1.0
     regularization = config.regularization
     if regularization == "auto":
         r, c = (planar.shape[0] - chunk) // 2, (planar.shape[1] - chunk) // 2
@@ -368,8 +362,12 @@ def _deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
         regularization = regularization_weight(config, centre.astype(np.float32) / scale)
     block_settings = config.replace(tile=None, regularization=regularization)
     is_field = isinstance(target, MotionField)
-    motion = (da.from_array(np.stack([target.length, target.angle], axis=-1),
-                            chunks=(rows, cols, 2)) if is_field else None)
+    motion = None
+    if isinstance(target, LazyMotionField):  # an estimate of this image: stays lazy
+        motion = da.stack([target.length, target.angle], axis=-1).rechunk((rows, cols, 2))
+    elif is_field:
+        motion = da.from_array(np.stack([target.length, target.angle], axis=-1),
+                               chunks=(rows, cols, 2))
     depth = {0: DECONVOLUTION_HALO, 1: DECONVOLUTION_HALO, 2: 0}
 
     def run(block, motion_block=None):

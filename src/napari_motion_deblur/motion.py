@@ -249,6 +249,112 @@ class MotionField:
                 raise ValueError(f"{path}: a damaged motion-field archive ({err}).") from err
 
 
+class LazyMotionField(MotionField):
+    """A :class:`MotionField` whose ``length`` and ``angle`` are dask arrays, computed on demand.
+
+    :func:`~napari_motion_deblur.estimate_motion` returns one for a dask image. Call
+    :meth:`compute` for the in-memory :class:`MotionField` (on the current dask scheduler, a
+    ``dask.distributed`` client included). :func:`~napari_motion_deblur.deconvolve` of a dask
+    image with it stays lazy; with an in-memory image it computes the field first.
+
+    Parameters
+    ----------
+    length, angle : dask.array.Array or array_like, shape (H, W)
+        As for :class:`MotionField`. Only the shapes and dtypes are checked here; the values
+        are checked where they are computed (:meth:`compute` raises ``ValueError`` as
+        :class:`MotionField` does).
+
+    Raises
+    ------
+    ValueError
+        If the arrays are not 2-D real numbers of one non-empty shape.
+
+    Notes
+    -----
+    ``length``, ``angle`` and :meth:`to_vectors` are dask arrays; :meth:`rot90`,
+    :meth:`fliplr` and :meth:`clipped` return lazy fields (:meth:`clipped` without its
+    warning, which would need the values); ``==`` and :meth:`save` compute the field.
+    """
+
+    def __init__(self, length, angle):
+        import dask.array as da
+
+        length, angle = da.asarray(length), da.asarray(angle)
+        for name, values in (("length", length), ("angle", angle)):
+            if values.ndim != 2 or 0 in values.shape:
+                raise ValueError(f"LazyMotionField: {name} must be a non-empty 2-D (H, W) "
+                                 f"array, got shape {values.shape}.")
+            if not (np.issubdtype(values.dtype, np.integer)
+                    or np.issubdtype(values.dtype, np.floating)):
+                raise ValueError(f"LazyMotionField: {name} must hold real numbers, got "
+                                 f"{values.dtype}.")
+        if length.shape != angle.shape:
+            raise ValueError(f"LazyMotionField: length has shape {length.shape} but angle has "
+                             f"shape {angle.shape}; both must be the same (H, W).")
+        self._length = length.astype(np.float32)
+        angle = da.mod(angle.astype(np.float32), np.float32(180.0))
+        self._angle = da.where(angle >= 180.0, np.float32(0.0), angle)
+
+    @property
+    def length(self):
+        """Streak extent in pixels: a float32 (H, W) dask array."""
+        return self._length
+
+    @property
+    def angle(self):
+        """Streak angle in degrees in [0, 180): a float32 (H, W) dask array."""
+        return self._angle
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The (H, W) shape of the field."""
+        return tuple(int(n) for n in self._length.shape)
+
+    def compute(self, **kwargs) -> MotionField:
+        """The in-memory :class:`MotionField` (``kwargs`` go to ``dask.compute``, e.g.
+        ``scheduler="threads"``); length and angle are computed together, in one pass."""
+        import dask
+
+        length, angle = dask.compute(self._length, self._angle, **kwargs)
+        return MotionField(length, angle)
+
+    def persist(self, **kwargs) -> LazyMotionField:
+        """The field with its arrays computed and kept by the scheduler (``dask.persist``)."""
+        import dask
+
+        return LazyMotionField(*dask.persist(self._length, self._angle, **kwargs))
+
+    def __repr__(self) -> str:
+        return f"LazyMotionField(shape={self.shape}, chunks={self._length.chunksize})"
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, MotionField):
+            return NotImplemented
+        other = other.compute() if isinstance(other, LazyMotionField) else other
+        return self.compute() == other
+
+    def rot90(self, k: int = 1) -> LazyMotionField:
+        """As :meth:`MotionField.rot90`, lazily."""
+        import dask.array as da
+
+        k %= 4
+        return LazyMotionField(da.rot90(self._length, k), da.rot90(self._angle, k) + 90.0 * k)
+
+    def fliplr(self) -> LazyMotionField:
+        """As :meth:`MotionField.fliplr`, lazily."""
+        return LazyMotionField(self._length[:, ::-1], 180.0 - self._angle[:, ::-1])
+
+    def clipped(self, max_length: float = MAX_LENGTH, *, warn: bool = True) -> LazyMotionField:
+        """Lengths clipped to ``max_length``, lazily (no warning: that needs the values)."""
+        import dask.array as da
+
+        return LazyMotionField(da.minimum(self._length, np.float32(max_length)), self._angle)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Compute the field and save it (see :meth:`MotionField.save`)."""
+        return self.compute().save(path)
+
+
 def _as_2d_float(values, name: str) -> np.ndarray:
     if np.iscomplexobj(values):
         raise ValueError(f"MotionField: {name} must be real numbers, got a complex array.")

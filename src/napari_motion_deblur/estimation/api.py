@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import as_float_image
+from .._validation import as_float_image, is_dask
 from ..deconvolution import deconvolve, resolve_device
 from ..motion import MAX_LENGTH, MotionField
 from ..settings import (
@@ -47,20 +47,28 @@ __all__ = ["BLIND_LENGTH_SCALE", "BLIND_REGULARIZATION", "DEFAULT_PASSES", "METH
 BLIND_REGULARIZATION = BLIND_REGULARIZATION_FACTOR * DEFAULT_LAMBDA
 
 
+def image_error(caller: str, err: ValueError, shape) -> ValueError:
+    """``err`` about an image of ``shape``, prefixed by ``caller`` (with a hint for stacks)."""
+    hint = (" Stacks (Z/T, H, W) are not supported: estimate each 2-D slice."
+            if shape is not None and len(shape) >= 3 and shape[-1] > 4 else "")
+    return ValueError(f"{caller}: {err}{hint}")
+
+
 def _luminance_of(image, caller: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         img, _ = as_float_image(image)
     except ValueError as err:
         shape = getattr(np.asarray(image) if image is not None else None, "shape", None)
-        hint = (" Stacks (Z/T, H, W) are not supported: estimate each 2-D slice."
-                if shape is not None and len(shape) >= 3 and shape[-1] > 4 else "")
-        raise ValueError(f"{caller}: {err}{hint}") from err
+        raise image_error(caller, err, shape) from err
     return img, np.clip(luminance(img), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
 class MotionEstimate:
     """An estimated field and where the cepstrum confirmed it (``confidence``, (H, W) in [0, 1]).
+
+    The estimate of a dask image holds a :class:`~napari_motion_deblur.motion.LazyMotionField`
+    and a dask ``confidence``.
     """
 
     field: MotionField
@@ -70,7 +78,9 @@ class MotionEstimate:
         """The field to deconvolve with: unconfirmed lengths times ``length_scale``."""
         check_length_scale(length_scale)
         factor = length_scale + (1.0 - length_scale) * self.confidence
-        return MotionField(np.minimum(self.field.length * factor, MAX_LENGTH), self.field.angle)
+        # type(): a lazy estimate gives a lazy field (numpy ufuncs keep dask arrays lazy)
+        return type(self.field)(np.minimum(self.field.length * factor, MAX_LENGTH),
+                                self.field.angle)
 
 
 def _estimation_settings(settings, **parameters) -> EstimationSettings:
@@ -88,10 +98,11 @@ def estimate_motion(image, method: str = "motionnet", device="auto",
 
     Parameters
     ----------
-    image : array_like, (H, W) or (H, W, C)
+    image : array_like or dask.array.Array, (H, W) or (H, W, C)
         Blurred image: float in [0, 1] or an integer dtype (see the intensity rule of
         :func:`~napari_motion_deblur.deconvolution.deconvolve`). Colour images are converted
-        to luminance; an alpha channel is ignored.
+        to luminance; an alpha channel is ignored. A dask array gives a lazy result (see
+        Returns).
     method : {"motionnet", "spectral"}
         ``"motionnet"``: the trained CNN (paper, Sec. 3.1). ``"spectral"``: a weight-free
         cepstral baseline, reliable for blur that is uniform over ~100-pixel regions.
@@ -110,13 +121,21 @@ def estimate_motion(image, method: str = "motionnet", device="auto",
     Returns
     -------
     MotionField
-        Lengths in [0, 35] px and angles in [0, 180) degrees, the image's (H, W).
+        Lengths in [0, 35] px and angles in [0, 180) degrees, the image's (H, W). For a dask
+        image, a :class:`~napari_motion_deblur.motion.LazyMotionField`: its ``length`` and
+        ``angle`` are dask arrays built with ``map_overlap`` over the tiles of the in-memory
+        tiled estimate (``settings.tile`` px, default 1056, with its 192-px halo: the values
+        equal ``estimate_motion(numpy_image, tile=...)``), computed where the caller likes
+        (``field.compute()``, ``dask.compute`` or a ``dask.distributed`` client).
+        ``deconvolve(dask_image, field)`` stays lazy. See
+        :mod:`~napari_motion_deblur.estimation.lazy`.
 
     Raises
     ------
     ValueError
         For an unusable image (wrong shape or dtype, a stack, NaNs), an unknown method or a
-        bad ``passes``.
+        bad ``passes``. A dask image's dtype, shape and (integers) sign are checked before
+        anything is computed; NaNs and out-of-range floats raise when their tile is computed.
     RuntimeError
         If the Motion-Net weights are missing or corrupt (the message says how to retrain).
     """
@@ -130,10 +149,16 @@ def estimate_with_confidence(image, method: str = "motionnet", device="auto",
                              settings: EstimationSettings | None = None) -> MotionEstimate:
     """:func:`estimate_motion`, also returning where the cepstrum confirmed the estimate.
 
-    The confidence is 0 everywhere for the spectral method and without ``check``.
+    The confidence is 0 everywhere for the spectral method and without ``check``. A dask
+    image gives a lazy estimate (see :func:`estimate_motion`).
     """
     config = _estimation_settings(settings, method=method, device=device, passes=passes,
                                   check=check)
+    if is_dask(image):
+        from .lazy import estimate_lazy
+
+        field, confidence = estimate_lazy(image, config, ESTIMATION_ALIGN)
+        return MotionEstimate(field, confidence)
     *_, last = iter_estimate(image, settings=config)
     return last.estimate
 
@@ -159,7 +184,8 @@ def iter_estimate(image, *, settings: EstimationSettings | None = None
 
     The input is validated before the first update. Closing the generator between updates
     stops the work (a GUI's Cancel). The return value (``StopIteration.value``) is the estimate
-    of the last update.
+    of the last update. A dask image is computed into memory first (for a lazy estimate, call
+    :func:`estimate_with_confidence`).
     """
     config = _estimation_settings(settings)
     _, lum = _luminance_of(image, "estimate_motion")
@@ -231,8 +257,11 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
 
     Parameters
     ----------
-    image : array_like, (H, W) or (H, W, C)
-        Blurred image (see :func:`estimate_motion`); colour is deconvolved per channel.
+    image : array_like or dask.array.Array, (H, W) or (H, W, C)
+        Blurred image (see :func:`estimate_motion`); colour is deconvolved per channel. A
+        dask array gives a lazy result and a lazy field (nothing is computed but what
+        ``regularization="auto"`` measures, see
+        :func:`~napari_motion_deblur.deconvolution.deconvolve`).
     method : {"motionnet", "spectral"}
         The motion estimator.
     stages, iterations : int
@@ -263,9 +292,9 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
 
     Returns
     -------
-    result : numpy.ndarray
+    result : numpy.ndarray or dask.array.Array
         float32 in [0, 1], the image's shape.
-    field : MotionField
+    field : MotionField or LazyMotionField
         The motion used for the deconvolution (see :meth:`MotionEstimate.for_deblurring`).
     """
     if settings is None:  # validated here, before the estimation

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from napari.utils.notifications import show_error
 
+from ..._validation import is_dask
 from ...motion import MotionField
 from ..field_editing import (
     CONFIDENCE_KEY,
@@ -123,6 +124,25 @@ def current_index(layer, viewer) -> tuple[int, ...]:
     shape = layer.data.shape[:lead]
     return tuple(int(np.clip(round(float(c)), 0, n - 1))
                  for c, n in zip(coords, shape, strict=True))
+
+
+def read_planes(layer, indices, preview: bool = False) -> tuple[list, IntensityMap]:
+    """The planes of ``layer`` at ``indices`` (raw values) and their :class:`IntensityMap`.
+
+    The planes are read now, except those of a dask layer for a whole stack (the job's worker
+    reads each in turn: one plane in memory at a time, none read in the GUI thread) or for a
+    preview (only its region is read, where it is cut): they stay dask arrays. The intensity
+    map is of all the planes (a dask layer: computed from their range only, if at all).
+    """
+    lazy = is_dask(layer.data) and (len(indices) > 1 or preview)
+    planes = [layer.data[idx] if lazy else np.asarray(layer.data[idx]) for idx in indices]
+    if len(planes) == 1:
+        return planes, IntensityMap(planes[0])
+    if lazy:
+        import dask.array as da
+
+        return planes, IntensityMap(da.stack(planes))
+    return planes, IntensityMap(np.stack(planes))
 
 
 def layer_field(layer, shape: tuple[int, int] | None = None) -> MotionField:

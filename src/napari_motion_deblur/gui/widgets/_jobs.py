@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validation import integer_scale
+from ..._validation import integer_scale, is_dask
 from ...deconvolution import iter_deconvolve
 from ...estimation.api import iter_estimate
 from ...motion import MotionField
@@ -25,14 +25,23 @@ class IntensityMap:
     image stored as int32 is not black; negative values are refused) and results keep the
     dtype; floats already in [0, 1] are left alone; other floats are scaled by their data range
     (the core refuses them; a layer's floats can be in any unit).
+
+    ``data`` may be a dask array: only the range the rule needs is computed (nothing for
+    uint8/uint16; else the minimum and maximum, in one pass), and :meth:`to_unit` of a dask
+    plane stays lazy.
     """
 
     def __init__(self, data):
         self.dtype = np.dtype(data.dtype)
         if np.issubdtype(self.dtype, np.integer):
-            self.offset, self.scale = 0.0, integer_scale(np.asarray(data))
+            self.offset, self.scale = 0.0, integer_scale(data)
         else:
-            lo, hi = float(np.min(data)), float(np.max(data))
+            extremes = (np.min(data), np.max(data))
+            if is_dask(data):
+                import dask
+
+                extremes = dask.compute(*extremes)
+            lo, hi = (float(v) for v in extremes)
             if lo >= 0 and hi <= 1:
                 self.offset, self.scale = 0.0, 1.0
             else:
@@ -41,7 +50,9 @@ class IntensityMap:
                 self.dtype = np.dtype(np.float32)
 
     def to_unit(self, plane) -> np.ndarray:
-        """``plane`` as float32 in [0, 1]."""
+        """``plane`` as float32 in [0, 1] (a dask plane: lazily, computed where it is used)."""
+        if is_dask(plane):
+            return ((plane.astype(np.float32) - self.offset) / self.scale).astype(np.float32)
         return ((np.asarray(plane, dtype=np.float32) - self.offset) / self.scale).astype(np.float32)
 
     def from_unit(self, estimate: np.ndarray) -> np.ndarray:
@@ -58,7 +69,9 @@ class DeblurJob:
     """Everything one deblur run needs, copied from the widget when Run is pressed.
 
     ``planes`` holds ``(index, plane)`` pairs: the index along the stack axes (``()`` for a
-    single image) and a float32 (H, W[, C]) plane in [0, 1].
+    single image) and a float32 (H, W[, C]) plane in [0, 1], in memory or a dask array (a
+    lazy layer's stack: :func:`run_deblur` computes each plane when its turn comes, so one
+    plane at a time is in memory and nothing is read in the GUI thread).
     """
 
     planes: tuple
@@ -105,16 +118,17 @@ def run_deblur(job: DeblurJob) -> Generator[DeblurUpdate | JobError, None, int]:
     """Deconvolve every plane of ``job`` stage by stage; return the number of planes done.
 
     A failure is yielded as a :class:`JobError` (and the work stops) rather than raised, so the
-    GUI shows a short notification instead of a traceback.
+    GUI shows a short notification instead of a traceback; reading a lazy plane may fail too.
     """
     for i, (index, plane) in enumerate(job.planes):
         try:
+            plane = np.asarray(plane)  # a dask plane is computed here, in the worker
             for progress in iter_deconvolve(plane, job.motion, settings=job.settings):
                 values = (None if job.intensity is None
                           else job.intensity.from_unit(progress.estimate))
                 yield DeblurUpdate(tuple(index), i, len(job.planes), progress.stage,
                                    progress.stages, progress.estimate, values)
-        except (ValueError, RuntimeError, MemoryError) as err:
+        except (ValueError, RuntimeError, MemoryError, OSError) as err:
             yield JobError(f"{type(err).__name__}: {err}")
             return i
     return len(job.planes)

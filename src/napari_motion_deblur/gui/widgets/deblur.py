@@ -19,6 +19,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from ... import __version__
+from ..._validation import is_dask
 from ...deconvolution import resolve_device
 from ...estimation.api import BLIND_REGULARIZATION
 from ...motion import MAX_LENGTH
@@ -28,11 +29,11 @@ from ..field_editing import ORIGINAL_KEY, SOURCE_KEY
 from ..io import RECORD_KEY
 from ._common import (
     DEVICES,
-    IntensityMap,
     current_index,
     follow_motion_layers,
     layer_choices,
     layer_field,
+    read_planes,
     resolve_device_name,
     short_dock_title,
     snapshot_or_notify,
@@ -108,6 +109,7 @@ class DeblurWidget(Container):
         self._into_stack = False
         self._record = {}
         self._map = None
+        self._start_plane = None
         self._target = None
         self._preview = None
         self._created = None
@@ -200,8 +202,8 @@ class DeblurWidget(Container):
             indices = list(np.ndindex(*layer.data.shape[:lead]))
         else:
             indices = [current_index(layer, self._viewer)]
-        planes_raw = [np.asarray(layer.data[idx]) for idx in indices]
-        self._map = IntensityMap(np.stack(planes_raw) if len(planes_raw) > 1 else planes_raw[0])
+        planes_raw, self._map = read_planes(layer, indices, preview)
+        self._start_plane = planes_raw[0]  # a single plane's result starts as it
         planes = tuple((idx, self._map.to_unit(p)) for idx, p in zip(indices, planes_raw,
                                                                     strict=True))
         motion, about = self._motion(planes[0][1].shape[:2])
@@ -304,9 +306,11 @@ class DeblurWidget(Container):
                 self._result, self._into_stack = existing.data, len(shape) > len(plane_shape)
                 return existing
         self._into_stack = stack
-        # the input until the first stage arrives
-        start = layer.data if stack else layer.data[current_index(layer, self._viewer)]
-        self._result = np.array(start, dtype=self._map.dtype, copy=True)
+        # the input until the first stage arrives; a dask stack is not read in the GUI thread:
+        # its slices show 0 until deblurred
+        start = layer.data if stack else self._start_plane
+        self._result = (np.zeros(start.shape, self._map.dtype) if is_dask(start)
+                        else np.array(start, dtype=self._map.dtype, copy=True))
         skip = 0 if stack else lead
         look = {} if layer.rgb else {"colormap": layer.colormap}
         self._created = unwrap(self._viewer.add_image(

@@ -129,7 +129,9 @@ class EstimateWidget(Container):
             raise ValueError("choose an image layer")
         if layer.multiscale:
             raise ValueError("multiscale images are not supported")
-        plane = np.asarray(layer.data[current_index(layer, self._viewer)])
+        plane = layer.data[current_index(layer, self._viewer)]
+        if not preview:  # the plane is read here (a dask layer: this plane only)
+            plane = np.asarray(plane)
         intensity = IntensityMap(plane)  # of the whole plane, also for a preview
         self._preview = None
         if preview:
@@ -137,7 +139,8 @@ class EstimateWidget(Container):
             box = limit_box(shapes_box(shapes, layer) if shapes is not None
                             else view_box(self._viewer, layer))
             outer, inner = with_margin(box, plane.shape[:2], ESTIMATE_MARGIN)
-            plane = plane[outer[0]:outer[1], outer[2]:outer[3]]
+            # a dask layer: only the region is read (its range, if needed, in one pass)
+            plane = np.asarray(plane[outer[0]:outer[1], outer[2]:outer[3]])
             self._preview = (box, inner)
         device, warning = resolve_device_name(self.device.value)
         if warning:
