@@ -121,7 +121,30 @@ def _chain_candidate(blurred, raw):
     return refine(result, blurred, used, model=CANDIDATE_REFINER["model"]), used
 
 
+def _chain_candidate_x4(blurred, raw):
+    """`candidate` averaged over 4 mirrorings of its input (test-time ensemble)."""
+    if CANDIDATE_REFINER.get("model") is None:
+        raise SystemExit("the `candidate_x4` chain needs --refiner WEIGHTS")
+    result, used = _deblur_unrefined(blurred)
+    total = np.zeros_like(result)
+    for axes in ((), (0,), (1,), (0, 1)):
+        def flip(a, axes=axes):
+            return np.ascontiguousarray(np.flip(a, axes))
+
+        field = MotionField(flip(used.length), flip(used.angle))  # lengths are what it reads
+        total += flip(refine(flip(result), flip(np.asarray(blurred, np.float32)), field,
+                             model=CANDIDATE_REFINER["model"]))
+    return total / 4, used
+
+
 CANDIDATE_REFINER: dict = {}
+
+
+def _chain_scaled(scale):
+    def run(blurred, raw):
+        return deblur(blurred, device="cpu", length_scale=scale)
+    run.__doc__ = f"``deblur(length_scale={scale})``: unconfirmed lengths x{scale} (tried)"
+    return run
 
 
 #: Ablation rows, each adding one change to the row before it:
@@ -140,6 +163,9 @@ CHAINS = {
     "deblur": _chain_deblur,
     "norefine": _chain_norefine,
     "candidate": _chain_candidate,
+    "candidate_x4": _chain_candidate_x4,
+    "scale0.9r": _chain_scaled(0.9),
+    "scale1.0r": _chain_scaled(1.0),
 }
 
 

@@ -128,7 +128,6 @@ def _pad_to(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     return F.pad(t[:, None], (0, cols, 0, rows), mode=mode)[:, 0]
 
 
-@torch.no_grad()
 def use_refiner(path, device="cpu") -> Refiner:
     """Make the weights in ``path`` the shared refiner for ``device``: what ``deblur()`` and
     ``deconvolve(..., refine=True)`` use from then on in this process (your own training run,
@@ -140,6 +139,7 @@ def use_refiner(path, device="cpu") -> Refiner:
     return model
 
 
+@torch.no_grad()
 def refine(deconvolved: np.ndarray, blurry: np.ndarray, field: MotionField,
            device: torch.device | str = "cpu", model: Refiner | None = None) -> np.ndarray:
     """Refine a deconvolved image (H, W) or (H, W, C) given its blurry input and the field used.
