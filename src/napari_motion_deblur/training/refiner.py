@@ -12,10 +12,10 @@ per-pixel operator with strong camera shake or mixed fields and, for half the sa
 realistic camera pipeline (:func:`~napari_motion_deblur.physics.degradation.degrade`);
 Motion-Net estimates the field and IRC-Net deconvolves with it exactly as ``deblur()`` does.
 The refiner learns to map that result (with the blurry input and the length map) to the sharp
-crop (squared error). Making a pair costs about 0.7 s on a 2-core CPU, so the pairs are made
-once and kept in ``--pool`` (extended when ``--samples`` grows; the run is resumable with
-``--resume``). Validation: PSNR gain over the unrefined result on pairs made from the
-held-out images (every 10th).
+crop (per-crop PSNR loss; ``--init`` fine-tunes given weights). Making a pair costs about 0.7 s
+on a 2-core CPU, so the pairs are made once and kept in ``--pool`` (extended when
+``--samples`` grows; the run is resumable with ``--resume``). Validation: PSNR gain over the
+unrefined result on pairs made from the held-out images (every 10th).
 """
 
 from __future__ import annotations
@@ -190,8 +190,8 @@ def parse_args(argv=None):
     parser.add_argument("--loss", choices=("psnr", "mse"), default="psnr",
                         help="per-crop PSNR (default) or pooled squared error")
     parser.add_argument("--init", default=None,
-                        help="start from these refiner weights (fine-tuning) instead of the "
-                             "identity")
+                        help="start from these refiner weights (fine-tuning; their width "
+                             "replaces --width) instead of the identity")
     parser.add_argument("--validate-every", type=float, default=60.0, help="seconds")
     return parser.parse_args(argv)
 
