@@ -216,8 +216,17 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
                           "--batch", "2", "--minutes", "0.02", "--validate-every", "0.5",
                           "--init", str(tmp_path / "start.pt"), "--lr", "0"])
     assert meta["init"] == "start.pt" and meta["loss"] == "psnr"
+    assert meta["config"] == {"width": 8}  # the given weights' network, not --width's 16
     # With a zero learning rate nothing beats the initial weights, so none are written.
     assert not (out / "refiner.pt").exists()
+
+
+def test_use_refiner_replaces_the_shared_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(refiner_module, "_CACHE", {})  # the package's cache is left as it was
+    refiner_module.save_refiner(Refiner(width=8), tmp_path / "mine.pt")
+    mine = refiner_module.use_refiner(tmp_path / "mine.pt")
+    assert refiner_module.get_refiner(torch.device("cpu")) is mine
+    assert mine.config == {"width": 8} and not mine.training
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
