@@ -313,6 +313,24 @@ def test_cepstral_check_leaves_unconfirmed_estimates_alone(camera):
         cepstral_check(img, guess, degrees=45.0)
 
 
+@pytest.mark.parametrize(("true", "guess"), [(34.0, 33.0), (35.0, 30.0), (6.0, 5.0)])
+def test_the_check_stays_in_the_bank_and_its_confidence_in_0_1(camera, true, guess):
+    from napari_motion_deblur.estimation.api import MotionEstimate, estimate_with_confidence
+    from napari_motion_deblur.estimation.spectral import cepstral_check
+    from napari_motion_deblur.motion import MAX_LENGTH
+
+    img = camera[:256, :256]
+    blurred = blur(img, MotionField.uniform(img.shape, true, 120.0), noise_sigma=0.005, seed=1)
+    # The search window (+-30 %) around a 33-px guess reaches past the bank's 35 px.
+    refined, confidence = cepstral_check(blurred, MotionField.uniform(img.shape, guess, 120.0))
+    assert confidence.min() >= 0.0 and confidence.max() <= 1.0
+    assert refined.length.max() <= MAX_LENGTH
+    assert MotionEstimate(refined, confidence).for_deblurring(0.8).length.max() <= MAX_LENGTH
+    estimate = estimate_with_confidence(blurred, device="cpu")
+    assert estimate.confidence.min() >= 0.0 and estimate.confidence.max() <= 1.0
+    assert estimate.field.length.max() <= MAX_LENGTH
+
+
 def test_confirmed_streaks_are_not_shortened_for_deblurring():
     from napari_motion_deblur.estimation.api import MotionEstimate
 
