@@ -211,10 +211,7 @@ def main(argv=None) -> dict:
     pool = extend_pool(pool_folder, "train", args.samples, sources, args.seed)
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    model = Refiner(width=args.width)
-    if args.init:
-        model = load_refiner(args.init)
-    model = model.to(device)
+    model = (load_refiner(args.init) if args.init else Refiner(width=args.width)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
     step, elapsed, best = 0, 0.0, 0.0  # the identity (gain 0) is the bar to beat
