@@ -171,6 +171,11 @@ class EstimationSettings:
         As in :class:`DeconvolutionSettings` (Motion-Net only).
     tile, memory_budget
         As in :class:`DeconvolutionSettings`: overlapping tiles for large images.
+    camera : bool
+        Motion-Net with ``check`` only: fit one camera motion (translation, rotation, zoom) to
+        the estimate, scale and turn it to the image's pooled cepstral evidence, and use it
+        where that evidence is clear and the estimate agrees
+        (:mod:`~napari_motion_deblur.estimation.camera_model`). Fitted per estimation tile.
     """
 
     method: str = "motionnet"
@@ -179,13 +184,15 @@ class EstimationSettings:
     device: str = "auto"
     tile: int | str | None = "auto"
     memory_budget: float = DEFAULT_MEMORY_BUDGET
+    camera: bool = True
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         check_passes(self.passes)
-        if not isinstance(self.check, bool):
-            raise ValueError(f"check must be True or False, got {self.check!r}")
+        for name in ("check", "camera"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         check_tiling(self.tile, self.memory_budget)
         object.__setattr__(self, "device", check_device(self.device))
 

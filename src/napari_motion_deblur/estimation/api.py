@@ -6,6 +6,10 @@ blurred image; ``deblur`` estimates it and removes it with IRC-Net
 test-time passes) is checked against the image's cepstrum
 (:func:`~napari_motion_deblur.estimation.spectral.cepstral_check`): where a clear cepstral
 peak lies near the estimated streak, the estimate is moved onto it and counts as confirmed.
+Then one camera motion (translation, rotation, zoom) is fitted to the whole estimate and scaled
+to where the cepstra of all patches, pooled, dip deepest
+(:mod:`~napari_motion_deblur.estimation.camera_model`); where that evidence is clear, pixels
+whose estimate agrees with the motion take its streaks and count as confirmed too.
 Blind deblurring deconvolves with confirmed streaks as they are and with the others shortened
 (``length_scale``), because a too-long kernel costs far more than a too-short one.
 """
@@ -31,8 +35,9 @@ from ..settings import (
     check_length_scale,
 )
 from ..tiling import ESTIMATION_BYTES_PER_PIXEL, ESTIMATION_HALO, auto_tile, tile_boxes
+from .camera_model import camera_check
 from .motionnet import get_motionnet, iter_predict, luminance
-from .spectral import cepstral_check, spectral_motion
+from .spectral import cepstral_check, patch_cepstra, spectral_motion
 
 #: Tiles of a large image (see :mod:`~napari_motion_deblur.tiling`): corners on Motion-Net's
 #: tile step (96 px, a multiple of the cepstral check's 32-px patch stride); the halo covers a
@@ -114,7 +119,9 @@ def estimate_motion(image, method: str = "motionnet", device="auto",
         Each pass costs one network run (benchmarks/estimation_speed.py).
     check : bool
         Motion-Net only: refine the estimate where the cepstrum confirms it
-        (:func:`~napari_motion_deblur.estimation.spectral.cepstral_check`).
+        (:func:`~napari_motion_deblur.estimation.spectral.cepstral_check`), then with one
+        camera motion where the pooled cepstra confirm it (``settings.camera``, default on;
+        :mod:`~napari_motion_deblur.estimation.camera_model`).
     settings : EstimationSettings, optional
         All of the above in one validated object; when given, it replaces them.
 
@@ -236,10 +243,17 @@ def _plane_steps(lum: np.ndarray, config: EstimationSettings):
             break
         if done < steps:
             yield EstimationProgress(done, steps, f"Motion-Net pass {done}/{config.passes}")
-    estimate = (MotionEstimate(*cepstral_check(lum, field)) if config.check
-                else MotionEstimate(field, unconfirmed))
-    yield EstimationProgress(steps, steps, "cepstral check" if config.check
-                             else f"Motion-Net pass {steps}/{config.passes}", estimate)
+    if not config.check:
+        estimate = MotionEstimate(field, unconfirmed)
+        yield EstimationProgress(steps, steps, f"Motion-Net pass {steps}/{config.passes}",
+                                 estimate)
+        return estimate
+    cepstra = patch_cepstra(lum)
+    field, confidence = cepstral_check(lum, field, cepstra=cepstra)
+    if config.camera:
+        field, confidence, _ = camera_check(lum, field, confidence, cepstra=cepstra)
+    estimate = MotionEstimate(field, confidence)
+    yield EstimationProgress(steps, steps, "cepstral check", estimate)
     return estimate
 
 

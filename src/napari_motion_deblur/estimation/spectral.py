@@ -160,9 +160,24 @@ def _patch_means(field: MotionField, rows, cols, patch: int):
     return mean_length, undoubled_angle(cos2, sin2), coherence
 
 
-def _check_patches(lum, field, patch, stride, smoothing, relative, degrees):
+def patch_cepstra(lum: np.ndarray, patch: int = SPECTRAL_PATCH,
+                  stride: int = SPECTRAL_STRIDE) -> tuple[list[int], list[int], np.ndarray]:
+    """Patch corners (rows, cols) and the central parts of the patches' cepstra, unsmoothed:
+    computed once, read by :func:`cepstral_check` and the camera model
+    (:mod:`~napari_motion_deblur.estimation.camera_model`)."""
+    lum, patch, stride = _geometry(lum, patch, stride)
+    return _patch_cepstra(lum, patch, stride, 0.0)
+
+
+def _check_patches(lum, field, patch, stride, smoothing, relative, degrees, cepstra=None):
     """Per patch: the peak's prominence, log length ratio and angle turn towards the peak."""
-    rows, cols, cepstra = _patch_cepstra(lum, patch, stride, smoothing)
+    rows, cols, cepstra = cepstra if cepstra is not None else _patch_cepstra(lum, patch,
+                                                                             stride, 0.0)
+    if (len(rows), len(cols)) != (len(_starts(lum.shape[0], patch, stride)),
+                                  len(_starts(lum.shape[1], patch, stride))):
+        raise ValueError("the cepstra do not belong to this image's patch grid")
+    if smoothing > 0:
+        cepstra = ndimage.gaussian_filter(cepstra, (smoothing, smoothing, 0, 0), mode="nearest")
     travel, angles, rr, cc = _polar_grid(patch)
     mean_length, mean_angle, coherence = _patch_means(field, rows, cols, patch)
     prominence = np.zeros(mean_length.shape)
@@ -196,7 +211,8 @@ def _check_patches(lum, field, patch, stride, smoothing, relative, degrees):
 def cepstral_check(lum: np.ndarray, field: MotionField, patch: int = SPECTRAL_PATCH,
                    stride: int = SPECTRAL_STRIDE, smoothing: float = CHECK_SMOOTHING,
                    relative: float = CHECK_RELATIVE, degrees: float = CHECK_DEGREES,
-                   threshold: float = CHECK_THRESHOLD) -> tuple[MotionField, np.ndarray]:
+                   threshold: float = CHECK_THRESHOLD, cepstra: tuple | None = None
+                   ) -> tuple[MotionField, np.ndarray]:
     """Refine ``field`` where the image's cepstrum confirms it; also return where it did.
 
     Per overlapping patch, the cepstral minimum is searched only within ``relative`` of the
@@ -219,6 +235,8 @@ def cepstral_check(lum: np.ndarray, field: MotionField, patch: int = SPECTRAL_PA
         Gaussian sigma, in patch steps, of the averaging of neighbouring cepstra.
     relative, degrees, threshold : float
         Search window and required prominence (see above).
+    cepstra : tuple, optional
+        This image's :func:`patch_cepstra` (same ``patch`` and ``stride``), if already computed.
 
     Returns
     -------
@@ -235,7 +253,8 @@ def cepstral_check(lum: np.ndarray, field: MotionField, patch: int = SPECTRAL_PA
         raise ValueError(f"the search window needs 0 < relative <= 1 and 1 <= degrees < 30 "
                          f"(the other orientations are the null), got {relative}, {degrees}")
     rows, cols, prominence, log_ratio, turn = _check_patches(lum, field, patch, stride,
-                                                             smoothing, relative, degrees)
+                                                             smoothing, relative, degrees,
+                                                             cepstra)
     confirmed = (prominence >= threshold).astype(np.float64)
     log_ratio, turn, confidence = _to_pixels([log_ratio * confirmed, turn * confirmed,
                                               confirmed], rows, cols, patch, lum.shape)

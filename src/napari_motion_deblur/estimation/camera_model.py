@@ -1,0 +1,265 @@
+"""One camera motion for the whole image, fitted to the estimate and measured on the cepstrum.
+
+Camera shake in the image plane (translation, rotation about the optical axis, zoom) moves the
+pixel at ``z = (col + i row) / size`` (a complex number; ``size`` the longer image side) by the
+complex displacement ``D(z) = alpha + beta z`` (``dcol + i drow``): a similarity motion, four
+numbers for the whole image. The streak there is ``|D| + 1`` px long (as in
+:func:`~napari_motion_deblur.physics.synthesis.field_from_displacement`).
+
+Motion-Net's per-pixel estimate is right in shape but its lengths are biased (long streaks come
+out short, short ones long) and the cepstral check can confirm a patch only where the blur is
+uniform over it. :func:`camera_check` therefore
+
+1. fits a similarity motion to the estimate (sign-free streaks: RANSAC over pairs of pixels,
+   then least squares on the inliers);
+2. scales and turns that motion as a whole (``c D``, ``|c|`` in 0.6-1.6, ``arg c`` within
+   +-10 degrees) to where the cepstra of all 128-px patches, pooled, dip deepest: each patch's
+   cepstrum is read at the streak the motion predicts at its centre, so every patch adds its
+   evidence, even where its own dip is too weak to confirm it alone;
+3. keeps the result only where the evidence is clear (the pooled dip against the same motion
+   turned by 30 and 90 degrees) and the estimate fits one camera motion at all (residual), and
+   there only at pixels whose estimate agrees with it, so moving objects keep their own
+   streaks. Those pixels count as confirmed.
+
+Thresholds were chosen on held-out Train400 images (``benchmarks/blind.py --tuning``; see
+``benchmarks/results/blind_tuning_camera.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..motion import MAX_LENGTH, MotionField
+from .spectral import (
+    SPECTRAL_PATCH,
+    SPECTRAL_STRIDE,
+    _cepstrum_radius,
+    _geometry,
+    _max_travel,
+    _starts,
+    patch_cepstra,
+)
+
+#: Accept the camera motion only if its pooled cepstral dip beats the turned motions' by this
+#: many robust standard deviations per patch, and if it explains the estimate to within this
+#: share of the estimate's squared displacement.
+MIN_MARGIN = 3.0
+MAX_RESIDUAL = 0.05
+#: A pixel's estimate agrees with the camera motion within this many px, or this share of the
+#: camera's streak, whichever is larger.
+AGREE_PX = 3.0
+AGREE_RELATIVE = 0.5
+SCALES = np.round(np.arange(0.6, 1.6001, 0.02), 2)
+TURNS = np.arange(-10.0, 10.001, 1.0)
+_FIT_SAMPLES = 4000
+_RANSAC_TRIALS = 300
+
+
+@dataclass(frozen=True)
+class SimilarityMotion:
+    """Displacement ``alpha + beta z`` at ``z = (col + i row) / size`` (see the module notes)."""
+
+    alpha: complex
+    beta: complex
+    size: float
+
+    def displacement(self, z: np.ndarray) -> np.ndarray:
+        return self.alpha + self.beta * z
+
+    def turned(self, factor: complex) -> SimilarityMotion:
+        """The same motion times a complex ``factor`` (scaled by its modulus, turned by its
+        argument)."""
+        return SimilarityMotion(self.alpha * factor, self.beta * factor, self.size)
+
+    def field(self, shape) -> MotionField:
+        """The per-pixel field of this motion, lengths capped at the bank's longest streak."""
+        d = self.displacement(_positions(shape, self.size))
+        travel = np.abs(d)
+        length = np.where(travel > 0, travel + 1.0, 0.0)
+        angle = np.degrees(np.arctan2(-d.imag, d.real)) % 180.0
+        return MotionField(np.minimum(length, MAX_LENGTH).astype(np.float32),
+                           angle.astype(np.float32))
+
+
+def _positions(shape, size: float, step: int = 1) -> np.ndarray:
+    rows, cols = np.mgrid[0 : shape[0] : step, 0 : shape[1] : step]
+    return (cols + 1j * rows) / size
+
+
+def displacement(field: MotionField) -> np.ndarray:
+    """Complex displacement ``dcol + i drow`` of each streak (its sign is arbitrary)."""
+    travel = np.maximum(np.asarray(field.length, np.float64) - 1.0, 0.0)
+    return travel * np.exp(-1j * np.radians(np.asarray(field.angle, np.float64)))
+
+
+def sign_free_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between streak displacements, whichever their signs."""
+    return np.minimum(np.abs(a - b), np.abs(a + b))
+
+
+def _tolerance(model: np.ndarray) -> np.ndarray:
+    return np.maximum(1.5, 0.2 * np.abs(model))
+
+
+def fit_similarity(field: MotionField, seed: int = 0) -> tuple[SimilarityMotion, float]:
+    """The similarity motion closest to ``field`` and the share of its squared displacement
+    left unexplained (0: a perfect fit).
+
+    RANSAC over pairs of sampled pixels (both relative signs) finds the motion with the most
+    inliers; least squares on the inliers, with signs taken from the motion, refines it.
+    """
+    h, w = field.shape
+    size = float(max(h, w))
+    step = max(1, int(np.sqrt(h * w / _FIT_SAMPLES)))
+    d = displacement(MotionField(field.length[::step, ::step], field.angle[::step, ::step]))
+    d = d.ravel()
+    z = _positions((h, w), size, step).ravel()
+    energy = float(np.sum(np.abs(d) ** 2))
+    if energy == 0.0 or d.size < 2:
+        return SimilarityMotion(0j, 0j, size), 0.0
+    rng = np.random.default_rng(seed)
+    best, best_count = (0j, 0j), -1
+    for _ in range(_RANSAC_TRIALS):
+        i, j = rng.choice(d.size, 2, replace=False)
+        if abs(z[j] - z[i]) < 0.1:  # too close to tell rotation and zoom from translation
+            continue
+        for sign in (1.0, -1.0):
+            beta = (sign * d[j] - d[i]) / (z[j] - z[i])
+            alpha = d[i] - beta * z[i]
+            model = alpha + beta * z
+            count = int(np.count_nonzero(sign_free_distance(d, model) < _tolerance(model)))
+            if count > best_count:
+                best, best_count = (alpha, beta), count
+    alpha, beta = best
+    for _ in range(10):
+        model = alpha + beta * z
+        inliers = sign_free_distance(d, model) < _tolerance(model)
+        if inliers.sum() < 2:
+            break
+        sign = np.where(np.abs(d - model) <= np.abs(d + model), 1.0, -1.0)
+        design = np.stack([np.ones(int(inliers.sum())), z[inliers]], axis=1)
+        (alpha, beta), *_ = np.linalg.lstsq(design, sign[inliers] * d[inliers], rcond=None)
+    motion = SimilarityMotion(complex(alpha), complex(beta), size)
+    residual = np.sum(sign_free_distance(d, motion.displacement(z)) ** 2) / energy
+    return motion, float(residual)
+
+
+class PooledCepstra:
+    """The cepstra of an image's overlapping patches, each as robust z-scores over its streak
+    annulus, read at the streaks a camera motion predicts (:meth:`score`)."""
+
+    def __init__(self, lum: np.ndarray, cepstra: tuple | None = None,
+                 patch: int = SPECTRAL_PATCH, stride: int = SPECTRAL_STRIDE):
+        lum, patch, stride = _geometry(lum, patch, stride)
+        rows, cols, raw = cepstra if cepstra is not None else patch_cepstra(lum, patch, stride)
+        if (len(rows), len(cols)) != (len(_starts(lum.shape[0], patch, stride)),
+                                      len(_starts(lum.shape[1], patch, stride))):
+            raise ValueError("the cepstra do not belong to this image's patch grid")
+        self.radius = _cepstrum_radius(patch)
+        self.max_travel = _max_travel(patch)
+        r = np.arange(-self.radius, self.radius + 1)
+        distance = np.hypot(r[:, None], r[None])
+        annulus = (distance >= 1.5) & (distance <= self.max_travel)
+        values = raw[..., annulus]
+        median = np.median(values, axis=-1)
+        spread = np.median(np.abs(values - median[..., None]), axis=-1) + 1e-12
+        scores = (raw - median[..., None, None]) / spread[..., None, None]
+        self.scores = scores.reshape(-1, *scores.shape[-2:])
+        centres_r = np.asarray(rows, np.float64) + (patch - 1) / 2.0
+        centres_c = np.asarray(cols, np.float64) + (patch - 1) / 2.0
+        self.size = float(max(lum.shape))
+        self.centres = ((centres_c[None] + 1j * centres_r[:, None]) / self.size).ravel()
+
+    def score(self, motion: SimilarityMotion) -> float:
+        """Mean z-score of the cepstra at the motion's streaks (negative: a dip); a patch whose
+        streak is too short or too long for it to see adds 0."""
+        d = motion.displacement(self.centres)
+        travel = np.abs(d)
+        seen = np.flatnonzero((travel >= 1.5) & (travel <= self.max_travel))
+        if seen.size == 0:
+            return 0.0
+        rr, cc = self.radius + d.imag[seen], self.radius + d.real[seen]
+        r0, c0 = np.floor(rr).astype(int), np.floor(cc).astype(int)
+        fr, fc = rr - r0, cc - c0
+        s = self.scores
+        value = (s[seen, r0, c0] * (1 - fr) * (1 - fc) + s[seen, r0 + 1, c0] * fr * (1 - fc)
+                 + s[seen, r0, c0 + 1] * (1 - fr) * fc + s[seen, r0 + 1, c0 + 1] * fr * fc)
+        return float(value.sum() / self.centres.size)
+
+
+@dataclass(frozen=True)
+class CameraFit:
+    """What :func:`camera_check` found: the fitted and the refined motion, the fit's residual,
+    the refined motion's pooled score and its margin over the turned motions (negative: the
+    refined motion dips deeper), and whether it was used."""
+
+    fitted: SimilarityMotion
+    refined: SimilarityMotion
+    residual: float
+    score: float
+    margin: float
+    accepted: bool
+
+
+def refine_motion(cepstra: PooledCepstra, motion: SimilarityMotion
+                  ) -> tuple[SimilarityMotion, float, float]:
+    """The scaled and turned ``motion`` whose pooled cepstral dip is deepest, its score and its
+    margin over the same motion turned by 90 and +-30 degrees."""
+    best, best_score = motion, np.inf
+    for scale in SCALES:
+        for turn in TURNS:
+            candidate = motion.turned(scale * np.exp(1j * np.radians(turn)))
+            value = cepstra.score(candidate)
+            if value < best_score:
+                best, best_score = candidate, value
+    null = np.mean([cepstra.score(best.turned(np.exp(1j * np.radians(a))))
+                    for a in (90.0, 30.0, -30.0)])
+    return best, float(best_score), float(best_score - null)
+
+
+def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
+                 cepstra: tuple | None = None, min_margin: float = MIN_MARGIN,
+                 max_residual: float = MAX_RESIDUAL
+                 ) -> tuple[MotionField, np.ndarray, CameraFit]:
+    """Replace ``field`` by one refined camera motion where that motion is clear and agrees.
+
+    Parameters
+    ----------
+    lum : numpy.ndarray, (H, W)
+        Luminance in [0, 1].
+    field : MotionField
+        The estimate (Motion-Net's, after the cepstral check), the image's shape.
+    confidence : numpy.ndarray, (H, W)
+        Where the estimate is already confirmed (0-1).
+    cepstra : tuple, optional
+        The image's unsmoothed patch cepstra ``(rows, cols, values)`` if already computed.
+    min_margin, max_residual : float
+        Acceptance (see the module notes).
+
+    Returns
+    -------
+    field : MotionField
+        The camera motion's streaks where accepted and agreeing, the input's elsewhere.
+    confidence : numpy.ndarray, (H, W)
+        1 where the camera motion was used, the input confidence elsewhere.
+    fit : CameraFit
+        The motions and numbers behind the decision.
+    """
+    if field.shape != lum.shape:
+        raise ValueError(f"field shape {field.shape} differs from the image's {lum.shape}")
+    fitted, residual = fit_similarity(field)
+    pooled = PooledCepstra(lum, cepstra)
+    refined, score, margin = refine_motion(pooled, fitted)
+    accepted = bool(residual <= max_residual and margin <= -min_margin)
+    fit = CameraFit(fitted, refined, residual, score, margin, accepted)
+    if not accepted:
+        return field, confidence, fit
+    camera = refined.field(field.shape)
+    model = displacement(camera)
+    agree = (sign_free_distance(displacement(field), model)
+             < np.maximum(AGREE_PX, AGREE_RELATIVE * np.abs(model)))
+    out = MotionField(np.where(agree, camera.length, field.length),
+                      np.where(agree, camera.angle, field.angle))
+    return out, np.where(agree, 1.0, confidence).astype(np.float32), fit

@@ -1,0 +1,109 @@
+"""The camera model: one similarity motion fitted to an estimate and refined on the cepstrum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+
+from napari_motion_deblur.estimation.camera_model import (
+    PooledCepstra,
+    SimilarityMotion,
+    camera_check,
+    fit_similarity,
+)
+from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
+from napari_motion_deblur.motion import MAX_LENGTH, MotionField
+from napari_motion_deblur.physics.degradation import degrade, strong_shake_field
+from napari_motion_deblur.physics.synthesis import object_motion_field
+from napari_motion_deblur.settings import EstimationSettings
+
+
+@pytest.fixture(scope="module")
+def camera():
+    return skimage.data.camera().astype(np.float32) / 255.0
+
+
+def _angle_gap(a, b):
+    return np.abs((np.asarray(a) - b + 90.0) % 180.0 - 90.0)
+
+
+def test_a_camera_shake_field_is_one_similarity_motion():
+    field = strong_shake_field((150, 170), np.random.default_rng(3), max_length=30.0)
+    motion, residual = fit_similarity(field)
+    assert residual < 1e-6
+    again = motion.field(field.shape)
+    np.testing.assert_allclose(again.length, np.minimum(field.length, MAX_LENGTH), atol=1e-3)
+    assert _angle_gap(again.angle, field.angle)[field.length > 2].max() < 0.01
+    # A field of two unrelated motions is not one camera motion.
+    mixed = MotionField(np.where(np.arange(170) < 85, 20.0, 8.0) * np.ones((150, 1)),
+                        np.where(np.arange(170) < 85, 10.0, 100.0) * np.ones((150, 1)))
+    assert fit_similarity(mixed)[1] > 0.1
+
+
+def test_scaling_a_motion_scales_its_streaks():
+    motion = SimilarityMotion(10 + 5j, 3 - 8j, 100.0)
+    base, longer = motion.field((40, 50)), motion.turned(1.2).field((40, 50))
+    np.testing.assert_allclose(longer.length - 1.0, 1.2 * (base.length - 1.0), rtol=1e-5)
+    np.testing.assert_allclose(_angle_gap(longer.angle, base.angle), 0.0, atol=1e-3)
+
+
+def test_the_camera_check_corrects_a_short_estimate_of_uniform_blur(camera):
+    img = camera[100:356, 100:356]
+    truth = MotionField.uniform(img.shape, 24.0, 35.0)
+    blurred = degrade(img, truth, seed=2, crop=0).blurred
+    short = MotionField.uniform(img.shape, 15.0, 40.0)  # beyond the cepstral check's +-30 %
+    checked, confidence = cepstral_check(blurred, short)
+    assert confidence.max() == 0.0
+    field, confidence, fit = camera_check(blurred, checked, confidence)
+    assert fit.accepted and fit.residual < 1e-6 and fit.margin < -3.0
+    assert np.all(confidence == 1.0)
+    assert np.abs(field.length - 24.0).max() <= 1.0
+    assert _angle_gap(field.angle, 35.0).max() <= 3.0
+
+
+def test_the_camera_check_leaves_a_sharp_image_and_moving_objects_alone(camera):
+    img = camera[:256, :256]
+    guess = MotionField.uniform(img.shape, 12.0, 80.0)
+    confidence = np.zeros(img.shape, np.float32)
+    field, out, fit = camera_check(img, guess, confidence)  # sharp: no dip anywhere
+    assert not fit.accepted and field is guess and out is confidence
+    objects = object_motion_field(img.shape, np.random.default_rng(5), max_length=30.0)
+    blurred = degrade(img, objects, seed=5, crop=0).blurred
+    field, out, fit = camera_check(blurred, objects, confidence)
+    assert not fit.accepted and field is objects
+
+
+@pytest.mark.parametrize("true", [33.0, 35.0])
+def test_the_camera_check_stays_in_the_bank_with_confidence_in_0_1(camera, true):
+    img = camera[:256, :256]
+    blurred = degrade(img, MotionField.uniform(img.shape, true, 120.0), seed=1, crop=0).blurred
+    guess = MotionField.uniform(img.shape, 30.0, 118.0)  # scaled by up to 1.6: past the bank
+    start = np.zeros(img.shape, np.float32)
+    start[:64] = 0.5
+    field, confidence, _ = camera_check(blurred, guess, start)
+    assert field.length.max() <= MAX_LENGTH
+    assert confidence.min() >= 0.0 and confidence.max() <= 1.0
+
+
+def test_shared_cepstra_give_the_same_results_and_refuse_another_grid(camera):
+    img = camera[:200, :230]
+    cepstra = patch_cepstra(img)
+    motion = SimilarityMotion(8 + 3j, 0j, 230.0)
+    assert PooledCepstra(img, cepstra).score(motion) == PooledCepstra(img).score(motion)
+    with pytest.raises(ValueError, match="patch grid"):
+        PooledCepstra(camera[:300, :300], cepstra)
+    with pytest.raises(ValueError, match="patch grid"):
+        cepstral_check(camera[:300, :300], MotionField.uniform((300, 300), 5.0, 0.0),
+                       cepstra=cepstra)
+    field = MotionField.uniform(img.shape, 9.0, 20.0)
+    shared, alone = cepstral_check(img, field, cepstra=cepstra), cepstral_check(img, field)
+    assert shared[0] == alone[0] and np.array_equal(shared[1], alone[1])
+    with pytest.raises(ValueError, match="shape"):
+        camera_check(img, MotionField.uniform((10, 10), 5.0, 0.0), np.zeros((10, 10)))
+
+
+def test_camera_is_a_validated_estimation_setting():
+    assert EstimationSettings().camera is True
+    with pytest.raises(ValueError, match="camera must be True or False"):
+        EstimationSettings(camera=1)
