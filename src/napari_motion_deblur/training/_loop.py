@@ -1,5 +1,6 @@
-"""What the training scripts share: the time-budgeted schedule, one optimizer step, the
-resumable state file, the loss-curve CSV and the run's environment for the metadata."""
+"""What the training scripts share: the time-budgeted loop and its schedule, one optimizer
+step, the resumable state file, the loss-curve CSV and the run's environment for the
+metadata."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import datetime
 import math
 import os
 import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +76,49 @@ def environment(threads: int, device: torch.device) -> dict:
         else str(device),
         "torch": torch.__version__,
     }
+
+
+@dataclass
+class Progress:
+    """Where a time-budgeted run stands: optimizer steps, seconds trained, best validation."""
+
+    step: int = 0
+    elapsed: float = 0.0
+    best: float = math.inf
+
+
+def run_budgeted(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 progress: Progress, *, budget: float, base_lr: float, warmup: int,
+                 batch_loss: Callable[[], torch.Tensor], validate: Callable[[], float],
+                 improves: Callable[[float, float], bool], save_best: Callable[[], None],
+                 save_resumable: Callable[[], None], log_path: Path, metric: str,
+                 validate_every: float, describe: Callable[[float], str]) -> Progress:
+    """Train until ``budget`` seconds have been spent (counting a resumed run's), on the
+    warm-up + cosine schedule of :func:`learning_rate`.
+
+    Every ``validate_every`` seconds and at the end: validate, append a row to the loss-curve
+    CSV (``metric`` names the validation column), print ``describe(value)``, call ``save_best``
+    when ``improves(value, best)`` (``progress.best`` is updated first), then
+    ``save_resumable``. ``progress`` is updated in place and returned.
+    """
+    model.train()
+    start, last_val, running = time.time() - progress.elapsed, time.time(), []
+    while progress.elapsed < budget:
+        lr = learning_rate(base_lr, progress.step, warmup, progress.elapsed / budget)
+        set_learning_rate(optimizer, lr)
+        running.append(optimizer_step(model, optimizer, batch_loss()))
+        progress.step += 1
+        progress.elapsed = time.time() - start
+        if time.time() - last_val >= validate_every or progress.elapsed >= budget:
+            value = validate()
+            row = {"step": progress.step, "minutes": round(progress.elapsed / 60, 3),
+                   "lr": lr, "train_loss": float(np.mean(running)), metric: value}
+            running, last_val = [], time.time()
+            append_log(log_path, row)
+            print(f"step {progress.step} {progress.elapsed / 60:.1f} min loss "
+                  f"{row['train_loss']:.4g} {describe(value)}", flush=True)
+            if improves(value, progress.best):
+                progress.best = value
+                save_best()
+            save_resumable()
+    return progress

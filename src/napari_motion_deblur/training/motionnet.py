@@ -17,9 +17,7 @@ held-out source images) is kept.
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +38,7 @@ from ..motion import MotionField
 from ..physics.degradation import degrade, strong_shake_field
 from ..physics.operators import NonUniformBlur
 from ..physics.synthesis import random_field
-from ._loop import (
-    append_log,
-    environment,
-    learning_rate,
-    load_state,
-    optimizer_step,
-    save_state,
-    set_learning_rate,
-)
+from ._loop import Progress, environment, load_state, run_budgeted, save_state
 
 #: The training images' folder when ``--data`` is not given.
 DEFAULT_DATA = os.environ.get("NAPARI_MOTION_DEBLUR_DATA")
@@ -316,21 +306,21 @@ def main(argv=None) -> dict:
     initial = validate(model, val_batch) if args.init else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
-    step, elapsed, best, history = 0, 0.0, math.inf, []
+    progress = Progress()
     if args.resume and state_path.exists():
-        step, elapsed, best = load_state(state_path, model, optimizer, rng, device)
-        print(f"resumed at step {step}, {elapsed / 60:.1f} min, best {best:.2f} px^2", flush=True)
+        progress = Progress(*load_state(state_path, model, optimizer, rng, device))
+        print(f"resumed at step {progress.step}, {progress.elapsed / 60:.1f} min, "
+              f"best {progress.best:.2f} px^2", flush=True)
     elif log_path.exists():
         log_path.unlink()
-    budget = args.minutes * 60.0
     params = sum(p.numel() for p in model.parameters())
     if initial is not None and not args.resume:
-        best = initial  # fine-tuning keeps new weights only when they beat the initial ones
+        progress.best = initial  # fine-tuning keeps new weights only when they beat the initial
     print(f"Motion-Net: {params} parameters; {len(sources.train)} training images; "
           f"validation zero-field error {zero_error:.2f} px^2, initial weights "
           f"{initial if initial is not None else float('nan'):.2f} px^2", flush=True)
 
-    def metadata(metric):
+    def metadata():
         return {
             "model": "MotionNet", "config": model.config, "parameters": params,
             "training_data": {"folder": Path(args.data).name if args.data else None,
@@ -341,45 +331,34 @@ def main(argv=None) -> dict:
                               "mode": args.mode, "init": args.init,
                               "noise_sigma_max": MAX_NOISE, "crop": CROP},
             "batch": args.batch, "lr": args.lr, "huber_beta": args.beta, "seed": args.seed,
-            "steps": step,
-            "minutes": round(elapsed / 60.0, 2),
+            "steps": progress.step,
+            "minutes": round(progress.elapsed / 60.0, 2),
             "validation": {"crops": VALIDATION_SIZE, "seed": VALIDATION_SEED,
                            "metric": "sign-free streak-vector MSE (px^2)",
-                           "best": metric, "zero_field": zero_error, "mode": args.mode,
+                           "best": progress.best, "zero_field": zero_error, "mode": args.mode,
                            "initial_weights": initial},
             **environment(args.threads, device),
         }
 
-    model.train()
-    start, last_val, running = time.time() - elapsed, time.time(), []
-    while elapsed < budget:
-        lr = learning_rate(args.lr, step, 200, elapsed / budget)
-        set_learning_rate(optimizer, lr)
+    def batch_loss():
         x, y, _ = make_batch(sources, rng, args.batch, mode=args.mode)
-        running.append(optimizer_step(
-            model, optimizer, loss_fn(model(x.to(device)), y.to(device), args.beta)))
-        step += 1
-        elapsed = time.time() - start
-        if time.time() - last_val >= args.validate_every or elapsed >= budget:
-            metric = validate(model, val_batch)
-            train_loss = float(np.mean(running))
-            running, last_val = [], time.time()
-            row = {"step": step, "minutes": round(elapsed / 60, 3), "lr": lr,
-                   "train_loss": train_loss, "val_streak_mse": metric}
-            history.append(row)
-            append_log(log_path, row)
-            print(f"step {step} {elapsed / 60:.1f} min loss {train_loss:.4f} "
-                  f"val {metric:.2f} px^2 (best {min(best, metric):.2f})", flush=True)
-            if metric < best:
-                best = metric
-                save_weights(model, out / "motionnet.pt", metadata(best))
-            save_state(state_path, model, optimizer, rng, step, elapsed, best)
-    meta = metadata(best)
+        return loss_fn(model(x.to(device)), y.to(device), args.beta)
+
+    run_budgeted(
+        model, optimizer, progress, budget=args.minutes * 60.0, base_lr=args.lr, warmup=200,
+        batch_loss=batch_loss, validate=lambda: validate(model, val_batch),
+        improves=lambda new, best: new < best,
+        save_best=lambda: save_weights(model, out / "motionnet.pt", metadata()),
+        save_resumable=lambda: save_state(state_path, model, optimizer, rng, progress.step,
+                                          progress.elapsed, progress.best),
+        log_path=log_path, metric="val_streak_mse", validate_every=args.validate_every,
+        describe=lambda value: f"val {value:.2f} px^2 (best {min(progress.best, value):.2f})")
+    meta = metadata()
     if (out / "motionnet.json").exists():  # record the final totals with the best weights
         import json
 
         saved = json.loads((out / "motionnet.json").read_text())
-        saved.update({"steps_total": step, "minutes_total": meta["minutes"]})
+        saved.update({"steps_total": progress.step, "minutes_total": meta["minutes"]})
         (out / "motionnet.json").write_text(json.dumps(saved, indent=2))
     return meta
 

@@ -36,15 +36,7 @@ from ..physics.degradation import degrade, strong_shake_field
 from ..physics.synthesis import random_field
 from ..settings import DeblurSettings
 from ..solvers.refiner import Refiner, load_refiner, save_refiner
-from ._loop import (
-    append_log,
-    environment,
-    learning_rate,
-    load_state,
-    optimizer_step,
-    save_state,
-    set_learning_rate,
-)
+from ._loop import Progress, environment, load_state, run_budgeted, save_state
 from .motionnet import DEFAULT_DATA, MAX_NOISE, Sources
 
 #: Side of a pair (after the 20-px border that no method sees; Train400 images are 180 px);
@@ -214,61 +206,50 @@ def main(argv=None) -> dict:
     model = (load_refiner(args.init) if args.init else Refiner(width=args.width)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
-    step, elapsed, best = 0, 0.0, 0.0  # the identity (gain 0) is the bar to beat
+    progress = Progress(best=0.0)  # the identity (gain 0) is the bar to beat
     if args.resume and state_path.exists():
-        step, elapsed, best = load_state(state_path, model, optimizer, rng, device)
+        progress = Progress(*load_state(state_path, model, optimizer, rng, device))
     else:
         if log_path.exists():
             log_path.unlink()
         if args.init:  # fine-tuning: the initial weights are the bar to beat
-            best = psnr_gain(model, val_pool)
-            print(f"initial weights: val gain {best:+.3f} dB", flush=True)
-    budget = args.minutes * 60.0
+            progress.best = psnr_gain(model, val_pool)
+            print(f"initial weights: val gain {progress.best:+.3f} dB", flush=True)
     params = sum(p.numel() for p in model.parameters())
     print(f"Refiner: {params} parameters; {len(pool)} training pairs, {len(val_pool)} held-out",
           flush=True)
 
-    def metadata(metric):
+    def metadata():
         return {
             "model": "Refiner", "config": model.config, "parameters": params,
             "training_data": {"folder": Path(args.data).name if args.data else None,
                               "pairs": len(pool), "pair_side": PAIR,
                               "chain": "deblur() defaults (4 Motion-Net passes, cepstral "
-                                       "check, lengths x0.8 unconfirmed, auto TV, nodes)",
+                                       "check, camera model, lengths x0.8 unconfirmed, "
+                                       "auto TV, nodes)",
                               "fields": "strong_shake_field (40 %) or random_field('mixed'), "
                                         "max length 6-35 px, exact operator",
                               "realistic_fraction": 0.5, "crop": TRAIN_CROP},
             "loss": args.loss, "init": Path(args.init).name if args.init else None,
-            "batch": args.batch, "lr": args.lr, "seed": args.seed, "steps": step,
-            "minutes": round(elapsed / 60.0, 2),
+            "batch": args.batch, "lr": args.lr, "seed": args.seed, "steps": progress.step,
+            "minutes": round(progress.elapsed / 60.0, 2),
             "validation": {"pairs": len(val_pool), "seed": VALIDATION_SEED,
                            "metric": "mean PSNR gain over the unrefined result (dB)",
-                           "best": metric},
+                           "best": progress.best},
             **environment(args.threads, device),
         }
 
-    model.train()
-    start, last_val, running = time.time() - elapsed, time.time(), []
-    while elapsed < budget:
-        lr = learning_rate(args.lr, step, 100, elapsed / budget)
-        set_learning_rate(optimizer, lr)
-        batch = training_batch(pool, rng, args.batch).to(device)
-        running.append(optimizer_step(model, optimizer, loss_fn(model, batch, kind=args.loss)))
-        step += 1
-        elapsed = time.time() - start
-        if time.time() - last_val >= args.validate_every or elapsed >= budget:
-            metric = psnr_gain(model, val_pool)
-            row = {"step": step, "minutes": round(elapsed / 60, 3), "lr": lr,
-                   "train_loss": float(np.mean(running)), "val_psnr_gain": metric}
-            running, last_val = [], time.time()
-            append_log(log_path, row)
-            print(f"step {step} {elapsed / 60:.1f} min loss {row['train_loss']:.4g} "
-                  f"val gain {metric:+.3f} dB (best {max(best, metric):+.3f})", flush=True)
-            if metric > best:
-                best = metric
-                save_refiner(model, out / "refiner.pt", metadata(best))
-            save_state(state_path, model, optimizer, rng, step, elapsed, best)
-    return metadata(best)
+    run_budgeted(
+        model, optimizer, progress, budget=args.minutes * 60.0, base_lr=args.lr, warmup=100,
+        batch_loss=lambda: loss_fn(model, training_batch(pool, rng, args.batch).to(device),
+                                   kind=args.loss),
+        validate=lambda: psnr_gain(model, val_pool), improves=lambda new, best: new > best,
+        save_best=lambda: save_refiner(model, out / "refiner.pt", metadata()),
+        save_resumable=lambda: save_state(state_path, model, optimizer, rng, progress.step,
+                                          progress.elapsed, progress.best),
+        log_path=log_path, metric="val_psnr_gain", validate_every=args.validate_every,
+        describe=lambda value: f"val gain {value:+.3f} dB (best {max(progress.best, value):+.3f})")
+    return metadata()
 
 
 if __name__ == "__main__":
