@@ -52,7 +52,7 @@ from napari_motion_deblur.estimation.spectral import cepstral_check
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
 from napari_motion_deblur.physics.degradation import degrade, strong_shake_field
 from napari_motion_deblur.physics.synthesis import object_motion_field, uniform_random_field
-from napari_motion_deblur.settings import DeconvolutionSettings
+from napari_motion_deblur.settings import DeblurSettings, DeconvolutionSettings
 from napari_motion_deblur.solvers.refiner import load_refiner, refine
 from napari_motion_deblur.training.motionnet import folder_split
 
@@ -140,6 +140,16 @@ def _chain_candidate_x4(blurred, raw):
 CANDIDATE_REFINER: dict = {}
 
 
+def _chain_nocamera(blurred, raw):
+    """``deblur()`` without the camera model (``EstimationSettings(camera=False)``): the
+    chain shipped before it."""
+    defaults = DeblurSettings()
+    settings = defaults.replace(estimation=defaults.estimation.replace(camera=False,
+                                                                       device="cpu"),
+                                deconvolution=defaults.deconvolution.replace(device="cpu"))
+    return deblur(blurred, settings=settings)
+
+
 def _chain_scaled(scale):
     def run(blurred, raw):
         return deblur(blurred, device="cpu", length_scale=scale)
@@ -162,6 +172,7 @@ CHAINS = {
                     threshold=4.0, operator="exact"),
     "deblur": _chain_deblur,
     "norefine": _chain_norefine,
+    "nocamera": _chain_nocamera,
     "candidate": _chain_candidate,
     "candidate_x4": _chain_candidate_x4,
     "scale0.9r": _chain_scaled(0.9),

@@ -18,8 +18,9 @@ from skimage import data
 
 from napari_motion_deblur import blur, deblur, deconvolve
 from napari_motion_deblur.estimation.api import estimate_with_confidence
+from napari_motion_deblur.estimation.camera_model import camera_check
 from napari_motion_deblur.estimation.motionnet import get_motionnet, predict
-from napari_motion_deblur.estimation.spectral import cepstral_check
+from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
 from napari_motion_deblur.physics.degradation import strong_shake_field
 from napari_motion_deblur.physics.noise import noise_sigma
 from napari_motion_deblur.physics.operators import NonUniformBlur
@@ -44,11 +45,15 @@ def main():
     estimate = estimate_with_confidence(y, device="cpu")
     raw = predict(get_motionnet(torch.device("cpu")), y, "cpu", passes=4)
     used = estimate.for_deblurring()
+    cepstra = patch_cepstra(y)
+    checked, confidence = cepstral_check(y, raw, cepstra=cepstra)
     deconvolved = deconvolve(y, used, settings=blind)
     steps = {
         "Motion-Net, 4 passes": lambda: predict(get_motionnet(torch.device("cpu")), y, "cpu",
                                                 passes=4),
         "cepstral check": lambda: cepstral_check(y, raw),
+        "camera model (fit, pooled cepstra, scale and turn search)":
+            lambda: camera_check(y, checked, confidence, cepstra=cepstra),
         "noise level": lambda: noise_sigma(y),
         "IRC-Net 5x2, blind settings (node operator, auto TV)":
             lambda: deconvolve(y, used, settings=blind),
