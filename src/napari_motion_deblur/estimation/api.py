@@ -253,7 +253,8 @@ def _plane_steps(lum: np.ndarray, config: EstimationSettings):
     if config.camera:
         field, confidence, _ = camera_check(lum, field, confidence, cepstra=cepstra)
     estimate = MotionEstimate(field, confidence)
-    yield EstimationProgress(steps, steps, "cepstral check", estimate)
+    yield EstimationProgress(steps, steps, "cepstral check and camera model" if config.camera
+                             else "cepstral check", estimate)
     return estimate
 
 
