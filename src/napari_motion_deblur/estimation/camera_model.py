@@ -21,8 +21,8 @@ uniform over it. :func:`camera_check` therefore
    there only at pixels whose estimate agrees with it, so moving objects keep their own
    streaks. Those pixels count as confirmed.
 
-Thresholds were chosen on held-out Train400 images (``benchmarks/blind.py --tuning``; see
-``benchmarks/results/blind_tuning_camera.md``).
+Thresholds were chosen on half of the held-out Train400 images and checked on the other half
+(``benchmarks/camera_gate.py``, ``benchmarks/results/camera_gate.md``).
 """
 
 from __future__ import annotations
