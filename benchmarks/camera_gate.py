@@ -102,10 +102,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    held_out = folder_split(args.data / "train400")[1][: args.images]
+    every_held_out = folder_split(args.data / "train400")[1]
+    held_out = every_held_out[: args.images]
     half = args.images // 2
-    sharp_rows = [sharp_case(centre_crop(image), k) for k, image in
-                  enumerate(folder_split(args.data / "train400")[1])]
+    sharp_rows = [sharp_case(centre_crop(image), k) for k, image in enumerate(every_held_out)]
     print(f"sharp images: camera model used on {sum(r['accepted'] for r in sharp_rows)} of "
           f"{len(sharp_rows)}", flush=True)
     rows, seed = [], 900

@@ -25,9 +25,8 @@ from napari_motion_deblur.estimation.camera_model import (
     MAX_RESIDUAL,
     MIN_MARGIN,
     SCALES,
-    camera_check,
+    CameraFit,
 )
-from napari_motion_deblur.estimation.motionnet import luminance
 from napari_motion_deblur.settings import DeblurSettings
 from napari_motion_deblur.solvers.refiner import refine
 
@@ -105,14 +104,12 @@ def main(argv=None):
               f"(90th percentile {np.percentile(estimate.field.length, 90):.1f}), "
               f"confirmed {100 * np.mean(estimate.confidence >= 0.5):.0f} % of the image; "
               f"deconvolved with median {np.median(used.length):.1f} px", flush=True)
-        print(f"  {camera_fit_summary(blurry, settings)}", flush=True)
+        if estimate.camera is not None:
+            print(f"  {camera_fit_summary(estimate.camera)}", flush=True)
 
 
-def camera_fit_summary(blurry: np.ndarray, settings: DeblurSettings) -> str:
+def camera_fit_summary(fit: CameraFit) -> str:
     """What the camera model saw (residual, pooled dip, best scale) and whether it was used."""
-    lum = np.clip(luminance(blurry), 0.0, 1.0)
-    plain = estimate_with_confidence(blurry, settings=settings.estimation.replace(camera=False))
-    _, _, fit = camera_check(lum, plain.field, plain.confidence)
     scale = abs(fit.refined.alpha) / max(abs(fit.fitted.alpha), 1e-9)
     return (f"camera model {'used' if fit.accepted else 'not used'}: fit residual "
             f"{fit.residual:.3f} (max {MAX_RESIDUAL}), pooled margin {fit.margin:.2f} "

@@ -107,3 +107,21 @@ def test_camera_is_a_validated_estimation_setting():
     assert EstimationSettings().camera is True
     with pytest.raises(ValueError, match="camera must be True or False"):
         EstimationSettings(camera=1)
+
+
+def test_the_estimate_carries_what_the_camera_model_found(camera):
+    from napari_motion_deblur.estimation.api import estimate_with_confidence
+    from napari_motion_deblur.estimation.camera_model import CameraFit
+
+    img = camera[100:356, 100:356]
+    blurred = degrade(img, MotionField.uniform(img.shape, 20.0, 60.0), seed=3, crop=0).blurred
+    estimate = estimate_with_confidence(blurred, settings=EstimationSettings(
+        device="cpu", passes=1))
+    assert isinstance(estimate.camera, CameraFit)
+    # Uniform blur is one camera motion: the model is used, everywhere, near the true length.
+    assert estimate.camera.accepted and estimate.camera.residual <= 0.05
+    assert np.all(estimate.confidence == 1.0)
+    assert abs(float(np.median(estimate.field.length)) - 20.0) <= 1.0
+    off = estimate_with_confidence(blurred, settings=EstimationSettings(
+        device="cpu", passes=1, camera=False))
+    assert off.camera is None and off.field != estimate.field

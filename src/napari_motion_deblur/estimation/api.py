@@ -35,7 +35,7 @@ from ..settings import (
     check_length_scale,
 )
 from ..tiling import ESTIMATION_BYTES_PER_PIXEL, ESTIMATION_HALO, auto_tile, tile_boxes
-from .camera_model import camera_check
+from .camera_model import CameraFit, camera_check
 from .motionnet import get_motionnet, iter_predict, luminance
 from .spectral import cepstral_check, patch_cepstra, spectral_motion
 
@@ -72,12 +72,16 @@ def _luminance_of(image, caller: str) -> tuple[np.ndarray, np.ndarray]:
 class MotionEstimate:
     """An estimated field and where the cepstrum confirmed it (``confidence``, (H, W) in [0, 1]).
 
-    The estimate of a dask image holds a :class:`~napari_motion_deblur.motion.LazyMotionField`
-    and a dask ``confidence``.
+    ``camera`` is what the camera model found (its motions, residual, margin and whether it
+    was used; :class:`~napari_motion_deblur.estimation.camera_model.CameraFit`), or None when
+    it did not run or the image was estimated in tiles (each tile has its own). The estimate of
+    a dask image holds a :class:`~napari_motion_deblur.motion.LazyMotionField` and a dask
+    ``confidence``.
     """
 
     field: MotionField
     confidence: np.ndarray
+    camera: CameraFit | None = None
 
     def for_deblurring(self, length_scale: float = BLIND_LENGTH_SCALE) -> MotionField:
         """The field to deconvolve with: unconfirmed lengths times ``length_scale``."""
@@ -250,9 +254,10 @@ def _plane_steps(lum: np.ndarray, config: EstimationSettings):
         return estimate
     cepstra = patch_cepstra(lum)
     field, confidence = cepstral_check(lum, field, cepstra=cepstra)
+    fit = None
     if config.camera:
-        field, confidence, _ = camera_check(lum, field, confidence, cepstra=cepstra)
-    estimate = MotionEstimate(field, confidence)
+        field, confidence, fit = camera_check(lum, field, confidence, cepstra=cepstra)
+    estimate = MotionEstimate(field, confidence, fit)
     yield EstimationProgress(steps, steps, "cepstral check and camera model" if config.camera
                              else "cepstral check", estimate)
     return estimate

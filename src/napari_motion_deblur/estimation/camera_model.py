@@ -32,13 +32,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..motion import MAX_LENGTH, MotionField
+from ..physics.reference import linear_path
+from ..physics.synthesis import field_from_displacement
 from .spectral import (
     SPECTRAL_PATCH,
     SPECTRAL_STRIDE,
     _cepstrum_radius,
     _geometry,
     _max_travel,
-    _starts,
+    check_cepstra,
     patch_cepstra,
 )
 
@@ -76,11 +78,8 @@ class SimilarityMotion:
     def field(self, shape) -> MotionField:
         """The per-pixel field of this motion, lengths capped at the bank's longest streak."""
         d = self.displacement(_positions(shape, self.size))
-        travel = np.abs(d)
-        length = np.where(travel > 0, travel + 1.0, 0.0)
-        angle = np.degrees(np.arctan2(-d.imag, d.real)) % 180.0
-        return MotionField(np.minimum(length, MAX_LENGTH).astype(np.float32),
-                           angle.astype(np.float32))
+        field = field_from_displacement(d.imag, d.real)
+        return MotionField(np.minimum(field.length, MAX_LENGTH), field.angle)
 
 
 def _positions(shape, size: float, step: int = 1) -> np.ndarray:
@@ -90,8 +89,9 @@ def _positions(shape, size: float, step: int = 1) -> np.ndarray:
 
 def displacement(field: MotionField) -> np.ndarray:
     """Complex displacement ``dcol + i drow`` of each streak (its sign is arbitrary)."""
-    travel = np.maximum(np.asarray(field.length, np.float64) - 1.0, 0.0)
-    return travel * np.exp(-1j * np.radians(np.asarray(field.angle, np.float64)))
+    start, end = linear_path(field)
+    drow, dcol = end - start
+    return dcol + 1j * drow
 
 
 def sign_free_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -153,10 +153,8 @@ class PooledCepstra:
     def __init__(self, lum: np.ndarray, cepstra: tuple | None = None,
                  patch: int = SPECTRAL_PATCH, stride: int = SPECTRAL_STRIDE):
         lum, patch, stride = _geometry(lum, patch, stride)
-        rows, cols, raw = cepstra if cepstra is not None else patch_cepstra(lum, patch, stride)
-        if (len(rows), len(cols)) != (len(_starts(lum.shape[0], patch, stride)),
-                                      len(_starts(lum.shape[1], patch, stride))):
-            raise ValueError("the cepstra do not belong to this image's patch grid")
+        rows, cols, raw = (check_cepstra(lum.shape, patch, stride, cepstra)
+                           if cepstra is not None else patch_cepstra(lum, patch, stride))
         self.radius = _cepstrum_radius(patch)
         self.max_travel = _max_travel(patch)
         r = np.arange(-self.radius, self.radius + 1)

@@ -169,13 +169,20 @@ def patch_cepstra(lum: np.ndarray, patch: int = SPECTRAL_PATCH,
     return _patch_cepstra(lum, patch, stride, 0.0)
 
 
+def check_cepstra(shape, patch: int, stride: int, cepstra: tuple) -> tuple:
+    """``cepstra`` (of :func:`patch_cepstra`) unchanged if they belong to an image of ``shape``
+    cut into ``patch``-px patches every ``stride`` px (as :func:`_geometry` returns them)."""
+    rows, cols, _ = cepstra
+    if (len(rows), len(cols)) != (len(_starts(shape[0], patch, stride)),
+                                  len(_starts(shape[1], patch, stride))):
+        raise ValueError("the cepstra do not belong to this image's patch grid")
+    return cepstra
+
+
 def _check_patches(lum, field, patch, stride, smoothing, relative, degrees, cepstra=None):
     """Per patch: the peak's prominence, log length ratio and angle turn towards the peak."""
-    rows, cols, cepstra = cepstra if cepstra is not None else _patch_cepstra(lum, patch,
-                                                                             stride, 0.0)
-    if (len(rows), len(cols)) != (len(_starts(lum.shape[0], patch, stride)),
-                                  len(_starts(lum.shape[1], patch, stride))):
-        raise ValueError("the cepstra do not belong to this image's patch grid")
+    rows, cols, cepstra = check_cepstra(lum.shape, patch, stride, cepstra) \
+        if cepstra is not None else _patch_cepstra(lum, patch, stride, 0.0)
     if smoothing > 0:
         cepstra = ndimage.gaussian_filter(cepstra, (smoothing, smoothing, 0, 0), mode="nearest")
     travel, angles, rr, cc = _polar_grid(patch)

@@ -91,15 +91,16 @@ def run_budgeted(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  progress: Progress, *, budget: float, base_lr: float, warmup: int,
                  batch_loss: Callable[[], torch.Tensor], validate: Callable[[], float],
                  improves: Callable[[float, float], bool], save_best: Callable[[], None],
-                 save_resumable: Callable[[], None], log_path: Path, metric: str,
+                 state_path: Path, rng: np.random.Generator, log_path: Path, metric: str,
                  validate_every: float, describe: Callable[[float], str]) -> Progress:
     """Train until ``budget`` seconds have been spent (counting a resumed run's), on the
     warm-up + cosine schedule of :func:`learning_rate`.
 
     Every ``validate_every`` seconds and at the end: validate, append a row to the loss-curve
     CSV (``metric`` names the validation column), print ``describe(value)``, call ``save_best``
-    when ``improves(value, best)`` (``progress.best`` is updated first), then
-    ``save_resumable``. ``progress`` is updated in place and returned.
+    when ``improves(value, best)`` (``progress.best`` is updated first), then write the
+    resumable state to ``state_path`` (:func:`save_state`, with ``rng``, the generator the
+    batches are drawn from). ``progress`` is updated in place and returned.
     """
     model.train()
     start, last_val, running = time.time() - progress.elapsed, time.time(), []
@@ -120,5 +121,6 @@ def run_budgeted(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             if improves(value, progress.best):
                 progress.best = value
                 save_best()
-            save_resumable()
+            save_state(state_path, model, optimizer, rng, progress.step, progress.elapsed,
+                       progress.best)
     return progress

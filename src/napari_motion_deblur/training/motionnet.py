@@ -38,7 +38,7 @@ from ..motion import MotionField
 from ..physics.degradation import degrade, strong_shake_field
 from ..physics.operators import NonUniformBlur
 from ..physics.synthesis import random_field
-from ._loop import Progress, environment, load_state, run_budgeted, save_state
+from ._loop import Progress, environment, load_state, run_budgeted
 
 #: The training images' folder when ``--data`` is not given.
 DEFAULT_DATA = os.environ.get("NAPARI_MOTION_DEBLUR_DATA")
@@ -349,8 +349,7 @@ def main(argv=None) -> dict:
         batch_loss=batch_loss, validate=lambda: validate(model, val_batch),
         improves=lambda new, best: new < best,
         save_best=lambda: save_weights(model, out / "motionnet.pt", metadata()),
-        save_resumable=lambda: save_state(state_path, model, optimizer, rng, progress.step,
-                                          progress.elapsed, progress.best),
+        state_path=state_path, rng=rng,
         log_path=log_path, metric="val_streak_mse", validate_every=args.validate_every,
         describe=lambda value: f"val {value:.2f} px^2 (best {min(progress.best, value):.2f})")
     meta = metadata()

@@ -36,7 +36,7 @@ from ..physics.degradation import degrade, strong_shake_field
 from ..physics.synthesis import random_field
 from ..settings import DeblurSettings
 from ..solvers.refiner import Refiner, load_refiner, save_refiner
-from ._loop import Progress, environment, load_state, run_budgeted, save_state
+from ._loop import Progress, environment, load_state, run_budgeted
 from .motionnet import DEFAULT_DATA, MAX_NOISE, Sources
 
 #: Side of a pair (after the 20-px border that no method sees; Train400 images are 180 px);
@@ -245,8 +245,7 @@ def main(argv=None) -> dict:
                                    kind=args.loss),
         validate=lambda: psnr_gain(model, val_pool), improves=lambda new, best: new > best,
         save_best=lambda: save_refiner(model, out / "refiner.pt", metadata()),
-        save_resumable=lambda: save_state(state_path, model, optimizer, rng, progress.step,
-                                          progress.elapsed, progress.best),
+        state_path=state_path, rng=rng,
         log_path=log_path, metric="val_psnr_gain", validate_every=args.validate_every,
         describe=lambda value: f"val gain {value:+.3f} dB (best {max(progress.best, value):+.3f})")
     return metadata()
