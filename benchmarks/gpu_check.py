@@ -21,6 +21,7 @@ from skimage import data, transform
 
 from napari_motion_deblur import blur, deblur, deconvolve, estimate_motion
 from napari_motion_deblur.physics.synthesis import camera_shake_field
+from napari_motion_deblur.settings import DeconvolutionSettings
 from napari_motion_deblur.solvers.refiner import refine
 
 
@@ -61,6 +62,9 @@ def main():
             rows[f"IRC-Net 5x2, {operator}, {name}"] = timed(
                 lambda b=blurred, f=field, o=operator: deconvolve(b, f, device="cuda",
                                                                   operator=o), args.runs)
+        rows[f"IRC-Net 5x2, exact, solver pcg, {name}"] = timed(
+            lambda b=blurred, f=field: deconvolve(
+                b, f, settings=DeconvolutionSettings(device="cuda", solver="pcg")), args.runs)
         if not colour:
             rows[f"Motion-Net 1 pass, {name}"] = timed(
                 lambda b=blurred: estimate_motion(b, device="cuda", passes=1, check=False),

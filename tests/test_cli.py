@@ -125,7 +125,7 @@ def test_existing_files_and_inputs_are_never_overwritten(tmp_path, camera, capsy
 
 
 @pytest.mark.parametrize("case", ["corrupt", "missing", "option", "both", "jpeg16", "field",
-                                  "shape", "tile", "budget", "refine-psf"])
+                                  "shape", "tile", "budget", "refine-psf", "pcg-blind"])
 def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
     iio.imwrite(tmp_path / "ok.png", camera)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -146,6 +146,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
         "budget": ["estimate", str(tmp_path / "ok.png"), "--memory-budget", "-1"],
         "refine-psf": ["deblur", str(tmp_path / "ok.png"), "--psf", str(tmp_path / "ok.png"),
                        "--refine"],
+        "pcg-blind": ["deblur", str(tmp_path / "ok.png"), "--solver", "pcg"],
     }[case]
     MotionField.uniform((8, 8), 5.0, 0.0).save(tmp_path / "small.npz")
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -155,6 +156,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, camera, capsys, case):
     assert "Traceback" not in captured.err + captured.out
     if case == "refine-psf":
         assert "--refine needs a motion field" in captured.err
+    if case == "pcg-blind":
+        assert "--solver pcg needs a known motion field" in captured.err
     if case == "shape":  # found while working: the message names the file
         assert captured.err.startswith(f"error: {tmp_path / 'ok.png'}: motion field shape")
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
@@ -222,3 +225,17 @@ def test_the_readme_examples_run(tmp_path, camera, monkeypatch, capsys):
         assert Path(name).is_file(), name
     assert tifffile.imread("sharp/f1_deblurred.tif").dtype == np.uint16
     assert tifffile.imread("stack_sharp.tif").shape == (2, 48, 48)
+
+
+def test_solver_option_runs_pcg_on_a_known_field(tmp_path, camera):
+    iio.imwrite(tmp_path / "sharp.png", camera)
+    assert main(["blur", str(tmp_path / "sharp.png"), "--length", "7", "--angle", "40",
+                 "--noise", "0", "--device", "cpu"]) == 0
+    blurred = tmp_path / "sharp_blurred.png"
+    field = str(tmp_path / "sharp_blurred_motion.npz")
+    for solver in ("irc", "pcg"):
+        assert main(["deblur", str(blurred), "--motion", field, "--solver", solver,
+                     "--out", str(tmp_path / f"{solver}.png"), *FAST]) == 0
+    irc, pcg = (iio.imread(tmp_path / f"{s}.png").astype(int) for s in ("irc", "pcg"))
+    assert irc.shape == pcg.shape == camera.shape
+    assert np.abs(irc - pcg).max() > 0  # the option reached the solver

@@ -7,7 +7,12 @@ import torch
 from napari_motion_deblur import MotionField
 from napari_motion_deblur.physics.kernels import motion_kernels
 from napari_motion_deblur.physics.operators import Convolution
-from napari_motion_deblur.physics.reference import PerPixelBlur, ReferenceBlur, linear_path
+from napari_motion_deblur.physics.reference import (
+    MatrixBlur,
+    PerPixelBlur,
+    ReferenceBlur,
+    linear_path,
+)
 
 
 def _brute_force(image, path, samples=4000):
@@ -134,3 +139,19 @@ def test_exact_data_term_beats_node_blend_on_per_pixel_object_motion():
     nodes = deconvolve(obs.blurred, obs.field, device="cpu", operator="nodes")
     assert error(exact) < 0.9 * error(nodes)
     assert error(exact) < 0.85 * error(obs.blurred)
+
+
+def test_torch_matrix_operator_equals_the_matrix_and_is_adjoint_over_a_batch():
+    rng = np.random.default_rng(5)
+    reference = ReferenceBlur(_varying_field((19, 16), rng))
+    op = MatrixBlur(reference)
+    x = torch.from_numpy(rng.normal(size=(3, 19, 16)))
+    y = torch.from_numpy(rng.normal(size=(3, 1, 19, 16)))
+    kx, kty = op(x), op.adjoint(y)
+    assert kx.shape == kty.shape == (3, 1, 19, 16)
+    for b in range(3):
+        assert np.abs(kx[b, 0].numpy() - reference.forward(x[b].numpy())).max() < 1e-5
+    lhs, rhs = float((kx * y).sum()), float((x[:, None] * kty).sum())
+    assert abs(lhs - rhs) < 1e-4 * float(x.abs().sum())
+    with pytest.raises(ValueError, match="differs"):
+        op(torch.zeros(1, 18, 16))

@@ -132,6 +132,9 @@ def iter_deconvolve(
     if config.refine and not isinstance(target, MotionField):
         raise ValueError("refine=True needs a motion field (the refiner reads its lengths), "
                          "not a PSF")
+    if config.solver == "pcg" and not isinstance(target, MotionField):
+        raise ValueError("solver='pcg' needs a motion field (it solves with the exact per-pixel "
+                         "data term), not a PSF")
     net = model if model is not None else get_model(config.device)
     colour = img[..., :3]
     lam = regularization_weight(config, colour)  # of the whole image, also when tiled
@@ -194,7 +197,8 @@ def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: Deconvolution
     masks = [observed_mask(planes[..., c], config.saturation) for c in range(planes.shape[-1])]
     channels = [net.stages(torch.from_numpy(np.ascontiguousarray(planes[..., c]))[None].to(dev),
                            ops, config.stages, config.iterations, lam,
-                           None if m is None else torch.from_numpy(m)[None].to(dev))
+                           None if m is None else torch.from_numpy(m)[None].to(dev),
+                           config.solver)
                 for c, m in enumerate(masks)]
     for per_channel in zip(*channels):
         out = np.stack([x[0].cpu().numpy() for _, x in per_channel], axis=-1)

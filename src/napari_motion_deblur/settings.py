@@ -29,6 +29,9 @@ MAX_STAGES = 20
 MAX_ITERATIONS = 10
 #: Blur operators of IRC-Net's data term for a motion field.
 OPERATORS = ("exact", "nodes")
+#: x-update solvers: the paper's residual compensation, or conjugate gradients on the exact data
+#: term (see :class:`DeconvolutionSettings`).
+SOLVERS = ("irc", "pcg")
 #: How colour images are deconvolved: every channel, or the luminance only (its restored
 #: detail added to every channel: ~3x faster for RGB, for previews).
 COLOURS = ("channels", "luminance")
@@ -110,6 +113,16 @@ class DeconvolutionSettings:
         (:mod:`~napari_motion_deblur.solvers.refiner`), trained to remove what a blind
         deconvolution leaves (ringing from length errors, amplified noise and JPEG blocks).
         Off by default for a known field; blind deblurring turns it on.
+    solver : {"irc", "pcg"}
+        The x-update. ``"irc"``: the paper's iterative residual compensation, stepping along the
+        node inverse filters' correction; with ``operator="exact"`` it stalls short of the exact
+        solution (that direction uses the node blur's adjoint, not the exact one: 2-4 dB below
+        NU-CG on per-pixel object motion, and more stages do not close it). ``"pcg"``
+        (``operator="exact"`` only, motion fields only): conjugate gradients on the exact data
+        term with its exact adjoint, preconditioned node by node with the filter IRC's inverse
+        filters are built from; it converges to the exact TV solution (at 10 x 5 it matches
+        NU-CG on the exact operator). Each iteration costs about 1.5x IRC's.
+        ``benchmarks/results/exact_nonuniform.md`` compares them.
     """
 
     stages: int = 5
@@ -123,6 +136,7 @@ class DeconvolutionSettings:
     tile: int | str | None = "auto"
     memory_budget: float = DEFAULT_MEMORY_BUDGET
     refine: bool = False
+    solver: str = "irc"
 
     def __post_init__(self):
         if not is_count(self.stages, 1, MAX_STAGES):
@@ -143,6 +157,11 @@ class DeconvolutionSettings:
             raise ValueError(f"operator must be one of {OPERATORS}, got {self.operator!r}")
         if self.colour not in COLOURS:
             raise ValueError(f"colour must be one of {COLOURS}, got {self.colour!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+        if self.solver == "pcg" and self.operator != "exact":
+            raise ValueError("solver='pcg' needs operator='exact' (it solves with the exact "
+                             f"data term), got operator={self.operator!r}")
         if not (is_finite_number(self.base) and self.base >= 0):
             raise ValueError(f"base must be a finite number >= 0, got {self.base!r}")
         if not isinstance(self.refine, bool):

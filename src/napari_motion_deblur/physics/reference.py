@@ -23,6 +23,8 @@ building the matrix (one bilinear gather per sample), which is what synthesis us
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -159,8 +161,50 @@ class ReferenceBlur:
         return (self.matrix.T @ np.asarray(y, np.float64).ravel()).reshape(self.shape)
 
 
+class MatrixBlur(torch.nn.Module):
+    """:class:`ReferenceBlur`'s sparse matrix as a torch operator, with its exact adjoint (the
+    transpose): the exact operator NU-CG solves with
+    (:func:`~napari_motion_deblur.solvers.baselines.admm_tv_cg`).
+
+    Both directions take ``(B, H, W)`` or ``(B, 1, H, W)`` and return ``(B, 1, H, W)``, the
+    batch holding planes (e.g. colour channels) blurred alike.
+    """
+
+    def __init__(self, reference: ReferenceBlur, device="cpu"):
+        super().__init__()
+        self.shape = tuple(reference.shape)
+        matrix = reference.matrix.astype(np.float32)
+        self._forward = _torch_csr(matrix, device)
+        self._transpose = _torch_csr(matrix.T.tocsr(), device)
+
+    def _multiply(self, matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        h, w = self.shape
+        if tuple(x.shape[-2:]) != (h, w):
+            raise ValueError(f"image shape {tuple(x.shape[-2:])} differs from the operator's "
+                             f"{(h, w)}")
+        planes = x.reshape(-1, h * w).to(torch.float32)
+        return (matrix @ planes.T).T.reshape(-1, 1, h, w).to(x.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``K x``."""
+        return self._multiply(self._forward, x)
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``K^T y``."""
+        return self._multiply(self._transpose, y)
+
+
+def _torch_csr(matrix: sparse.csr_matrix, device) -> torch.Tensor:
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul is all we use
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(torch.from_numpy(matrix.indptr.astype(np.int64)),
+                                       torch.from_numpy(matrix.indices.astype(np.int64)),
+                                       torch.from_numpy(matrix.data), size=matrix.shape,
+                                       device=device, check_invariants=False)
+
+
 class PerPixelBlur(torch.nn.Module):
-    """The exact per-pixel linear-motion blur as a fast torch operator (forward only).
+    """The exact per-pixel linear-motion blur as a fast torch operator, with its adjoint.
 
     The same model as :class:`ReferenceBlur` (gather order, edge clamping) with fewer samples:
     ``samples_per_pixel`` bilinear reads per pixel of the longest streak, batched into one
@@ -212,3 +256,11 @@ class PerPixelBlur(torch.nn.Module):
             out += torch.einsum("n,nbhw->bhw", self.weights[start : start + len(t)]
                                 .to(x.dtype), sampled)
         return out.reshape(x.shape)
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``K^T y`` for (B, H, W): the exact adjoint of :meth:`forward` (which is linear, so the
+        vector-Jacobian product at any point is ``K^T y``; the bilinear gather's scatter)."""
+        with torch.enable_grad():
+            x = torch.zeros_like(y, requires_grad=True)
+            (out,) = torch.autograd.grad(self.forward(x), x, grad_outputs=y)
+        return out
