@@ -150,6 +150,25 @@ def _chain_nocamera(blurred, raw):
     return deblur(blurred, settings=settings)
 
 
+def _pcg_settings(refine: bool) -> DeblurSettings:
+    defaults = DeblurSettings()
+    return defaults.replace(
+        estimation=defaults.estimation.replace(device="cpu"),
+        deconvolution=defaults.deconvolution.replace(device="cpu", operator="exact",
+                                                     solver="pcg", refine=refine))
+
+
+def _chain_pcg(blurred, raw):
+    """``deblur()`` with the exact data term and the conjugate-gradient x-update
+    (``operator="exact", solver="pcg"``), with the refiner."""
+    return deblur(blurred, settings=_pcg_settings(True))
+
+
+def _chain_pcg_norefine(blurred, raw):
+    """`pcg` without the refiner."""
+    return deblur(blurred, settings=_pcg_settings(False))
+
+
 def _chain_scaled(scale):
     def run(blurred, raw):
         return deblur(blurred, device="cpu", length_scale=scale)
@@ -175,6 +194,8 @@ CHAINS = {
     "nocamera": _chain_nocamera,
     "candidate": _chain_candidate,
     "candidate_x4": _chain_candidate_x4,
+    "pcg": _chain_pcg,
+    "pcg_norefine": _chain_pcg_norefine,
     "scale0.9r": _chain_scaled(0.9),
     "scale1.0r": _chain_scaled(1.0),
 }
