@@ -9,6 +9,7 @@ benchmark's linear variant), so that no method knows the exterior. Rows:
 
 * IRC-Net 5x2 as shipped for a known field: the exact per-pixel data term, node inverse filters
   as the preconditioner (``operator="exact"``), and with the node blend (``operator="nodes"``);
+* IRC-Net learned: the same, with the shrinkage learned on Train400 (``model="learned"``);
 * PCG 5x2 and 10x5: the same network with ``solver="pcg"`` (conjugate gradients on the exact
   data term with its exact adjoint, node spectra as the preconditioner), 5 x 2 and 10 x 5
   stages x iterations;
@@ -48,8 +49,9 @@ KINDS = {"camera": strong_shake_field, "objects": object_motion_field}
 MAX_LENGTH = 35.0
 LAMBDAS = (0.0003, 0.0006, 0.001, 0.0016)
 PCG = DeconvolutionSettings(device="cpu", solver="pcg")
-METHODS = ("blurry", "IRC-Net (exact data term)", "IRC-Net (node operator)", "PCG 5x2",
-           "PCG 10x5", "NU-CG (exact)", "NU-CG (node operator)")
+METHODS = ("blurry", "IRC-Net (exact data term)", "IRC-Net (node operator)",
+           "IRC-Net learned (exact data term)", "PCG 5x2", "PCG 10x5", "NU-CG (exact)",
+           "NU-CG (node operator)")
 
 
 def planes(image: np.ndarray) -> torch.Tensor:
@@ -86,6 +88,8 @@ def run_case(name, kind, obs, lam):
         "IRC-Net (exact data term)": timed(deconvolve, blurred, field, device="cpu"),
         "IRC-Net (node operator)": timed(deconvolve, blurred, field, device="cpu",
                                          operator="nodes"),
+        "IRC-Net learned (exact data term)": timed(deconvolve, blurred, field, device="cpu",
+                                                   model="learned"),
         "PCG 5x2": timed(deconvolve, blurred, field, settings=PCG.replace()),
         "PCG 10x5": timed(deconvolve, blurred, field,
                           settings=PCG.replace(stages=10, iterations=5)),

@@ -138,6 +138,9 @@ def main():
     parser.add_argument("--rgb-budget", type=float, default=2e9)
     parser.add_argument("--frames-only", action="store_true",
                         help="only the frame-folder rows (CLI vs API), into scale_frames.md")
+    parser.add_argument("--big-only", action="store_true",
+                        help="only the --big gray rows (whole image vs tiled), into "
+                             "scale_big.md")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
     parser.add_argument("--settings", default="{}", help=argparse.SUPPRESS)
@@ -148,6 +151,8 @@ def main():
     get_model("cpu")  # the inverse-filter cache exists before any child starts
     if args.frames_only:
         return frames_only(args)
+    if args.big_only:
+        return big_only(args)
     big = {"whole": measure(args, args.big, 1, "uint16", {"tile": None}),
            "tiled": measure(args, args.big, 1, "uint16", {"memory_budget": args.tiled_budget}),
            "rgb_tiled": measure(args, args.big, 3, "float32",
@@ -184,6 +189,26 @@ def frames_table(frames) -> list[str]:
             f"{frames['cli_fps']:.2f} |",
             f"| `deconvolve()` in a Python loop | {frames['api_seconds']:.1f} s | "
             f"{frames['api_fps']:.2f} |"]
+
+
+def big_only(args) -> None:
+    """The --big gray rows alone: the whole image against the tiled run under a budget."""
+    whole = measure(args, args.big, 1, "uint16", {"tile": None})
+    tiled = measure(args, args.big, 1, "uint16", {"memory_budget": args.tiled_budget})
+    where = machine(args.threads)
+    ratio = tiled["seconds"] / whole["seconds"]
+    lines = ["# One large gray image: whole vs tiled (IRC-Net 5 x 2, exact data term, camera "
+             "shake <= 35 px)\n", f"Machine: {where}. Each row in a fresh process; peak RSS "
+             "includes the loaded model.\n",
+             f"| {args.big}^2 uint16 gray | settings | time | megapixels/s | peak RSS |",
+             "|---|---|---|---|---|"]
+    for name, row, setting in (("whole image", whole, "`tile=None`"),
+                               ("tiled", tiled, f"`memory_budget={args.tiled_budget:g}`")):
+        lines.append(f"| {name} | {setting} | {row['seconds']:.1f} s | "
+                     f"{row['megapixels_per_second']:.3f} | {row['peak_rss_mb']:.0f} MB |")
+    lines += ["", f"Tiled / whole time: {ratio:.2f} (target, issue 9: within 10 %); tiled peak "
+              f"RSS {tiled['peak_rss_mb']:.0f} MB (target <= 1500 MB)."]
+    save("scale_big", {"machine": where, "whole": whole, "tiled": tiled}, "\n".join(lines))
 
 
 def frames_only(args) -> None:

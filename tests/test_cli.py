@@ -227,15 +227,17 @@ def test_the_readme_examples_run(tmp_path, camera, monkeypatch, capsys):
     assert tifffile.imread("stack_sharp.tif").shape == (2, 48, 48)
 
 
-def test_solver_option_runs_pcg_on_a_known_field(tmp_path, camera):
+def test_solver_and_model_options_reach_the_deconvolution(tmp_path, camera):
     iio.imwrite(tmp_path / "sharp.png", camera)
     assert main(["blur", str(tmp_path / "sharp.png"), "--length", "7", "--angle", "40",
-                 "--noise", "0", "--device", "cpu"]) == 0
+                 "--noise", "0.02", "--device", "cpu"]) == 0
     blurred = tmp_path / "sharp_blurred.png"
     field = str(tmp_path / "sharp_blurred_motion.npz")
-    for solver in ("irc", "pcg"):
-        assert main(["deblur", str(blurred), "--motion", field, "--solver", solver,
-                     "--out", str(tmp_path / f"{solver}.png"), *FAST]) == 0
-    irc, pcg = (iio.imread(tmp_path / f"{s}.png").astype(int) for s in ("irc", "pcg"))
-    assert irc.shape == pcg.shape == camera.shape
-    assert np.abs(irc - pcg).max() > 0  # the option reached the solver
+    runs = {"irc": [], "pcg": ["--solver", "pcg"], "learned": ["--model", "learned"]}
+    for name, options in runs.items():
+        assert main(["deblur", str(blurred), "--motion", field, *options, "--device", "cpu",
+                     "--out", str(tmp_path / f"{name}.png")]) == 0
+    irc, pcg, learned = (iio.imread(tmp_path / f"{s}.png").astype(int) for s in runs)
+    assert irc.shape == pcg.shape == learned.shape == camera.shape
+    assert np.abs(irc - pcg).max() > 0  # the options reached the solver and the network
+    assert np.abs(irc - learned).max() > 0

@@ -191,6 +191,7 @@ def _run_deblur(args, say) -> None:
             raise ValueError("--solver pcg needs a known motion field (--motion or "
                              "--length/--angle): it solves with the exact per-pixel blur")
         chosen["solver"] = "pcg"
+    chosen["model"] = args.model
     base = defaults.deconvolution if known is None else DeconvolutionSettings()
     config = base.replace(**chosen)
     estimation = defaults.estimation.replace(method=args.method, passes=args.passes,
@@ -201,7 +202,7 @@ def _run_deblur(args, say) -> None:
     device = str(resolve_device(args.device))
     config = config.replace(device=device)
     blind = DeblurSettings(estimation.replace(device=device), config, defaults.length_scale)
-    net = get_model(device)  # the inverse filters, once for the run
+    net = get_model(device, config.model)  # the inverse filters, once for the run
     for src, dst in zip(inputs, targets):
         image = read_image(src)
         check_writable(dst, image)
@@ -292,6 +293,7 @@ def _parser() -> argparse.ArgumentParser:
         MAX_ITERATIONS,
         MAX_STAGES,
         METHODS,
+        MODELS,
         SOLVERS,
     )
 
@@ -333,6 +335,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--regularization", type=_weight, help="TV weight, or 'auto' from the "
                    f"noise level (default {DEFAULT_LAMBDA:g} with a known blur; blind: 'auto', "
                    "from twice that)")
+    p.add_argument("--model", choices=MODELS, default="analytic",
+                   help="IRC-Net's shrinkage: analytic (default) or learned on Train400")
     p.add_argument("--solver", choices=SOLVERS, default="irc",
                    help="x-update: irc (the paper's, default) or pcg (conjugate gradients on "
                         "the exact per-pixel blur; a known field only; use ~10 stages x 5 "

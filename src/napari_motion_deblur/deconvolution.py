@@ -23,8 +23,15 @@ from ._validation import (
 )
 from .motion import LazyMotionField, MotionField
 from .physics.noise import noise_sigma, regularization_for_noise
-from .settings import DEFAULT_LAMBDA, MAX_ITERATIONS, MAX_STAGES, DeconvolutionSettings
+from .settings import (
+    DEFAULT_LAMBDA,
+    MAX_ITERATIONS,
+    MAX_STAGES,
+    MODELS,
+    DeconvolutionSettings,
+)
 from .solvers.irc import IRCNet, node_spacing
+from .solvers.irc_weights import apply_learned, load_learned
 from .solvers.refiner import refine
 from .tiling import (
     DECONVOLUTION_BYTES_PER_PIXEL,
@@ -68,13 +75,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(torch_device(device))
 
 
-def get_model(device: str | torch.device = "auto") -> IRCNet:
-    """The shared IRC-Net for a device (built once; its inverse filters are cached on disk)."""
+def get_model(device: str | torch.device = "auto", model: str = "analytic") -> IRCNet:
+    """The shared IRC-Net for a device (built once; its inverse filters are cached on disk),
+    with the analytic or the learned shrinkage (``model``, see :class:`DeconvolutionSettings`)."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     device = resolve_device(device)
     with _models_lock:
-        key = str(device)
+        key = f"{device}/{model}"
         if key not in _models:
-            _models[key] = IRCNet().to(device).eval()
+            net = IRCNet()
+            if model == "learned":
+                apply_learned(net, load_learned())
+            _models[key] = net.to(device).eval()
         return _models[key]
 
 
@@ -124,9 +137,9 @@ def iter_deconvolve(
     the final estimate, equal to the last yielded one. Closing the generator between yields stops
     the work (a GUI's Cancel).
     """
-    config = deconvolution_settings(settings, stages=stages, iterations=iterations,
-                                    regularization=regularization, device=device,
-                                    saturation=saturation, operator=operator, tile=tile)
+    config = _with_model(deconvolution_settings(
+        settings, stages=stages, iterations=iterations, regularization=regularization,
+        device=device, saturation=saturation, operator=operator, tile=tile), model)
     img, layout = as_float_image(image)
     target = check_motion_or_psf(motion_or_psf, img.shape[:2])
     if config.refine and not isinstance(target, MotionField):
@@ -135,7 +148,7 @@ def iter_deconvolve(
     if config.solver == "pcg" and not isinstance(target, MotionField):
         raise ValueError("solver='pcg' needs a motion field (it solves with the exact per-pixel "
                          "data term), not a PSF")
-    net = model if model is not None else get_model(config.device)
+    net = model if isinstance(model, IRCNet) else get_model(config.device, config.model)
     colour = img[..., :3]
     lam = regularization_weight(config, colour)  # of the whole image, also when tiled
     tile = _tile_size(config, colour.shape, net)
@@ -152,6 +165,15 @@ def iter_deconvolve(
         estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)
         yield DeconvolutionProgress(stage, config.stages, estimate, k, n)
     return estimate
+
+
+def _with_model(config: DeconvolutionSettings, model) -> DeconvolutionSettings:
+    """``config`` with the parameters ``model`` names ("analytic"/"learned"), if it names any."""
+    if model is None or isinstance(model, IRCNet):
+        return config
+    if not isinstance(model, str):
+        raise ValueError(f"model must be 'analytic', 'learned' or an IRCNet, got {model!r}")
+    return config.replace(model=model)
 
 
 def _refined(out: np.ndarray, colour: np.ndarray, field: MotionField,
@@ -286,8 +308,10 @@ def deconvolve(
         the noise variance).
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-    model : IRCNet, optional
-        A specific (e.g. fine-tuned) network; default: the shared one for ``device``.
+    model : {"analytic", "learned"} or IRCNet, optional
+        IRC-Net's shrinkage, analytic (default) or learned on Train400
+        (``DeconvolutionSettings.model``), or a specific network; default: the shared one
+        for ``device``.
     saturation : float, optional
         Treat observed values at or above this level as clipped highlights: they and their 8
         neighbours are left out of the data term (the prior fills them in). Default: keep all.
@@ -318,9 +342,9 @@ def deconvolve(
         For an unusable image, field, PSF or parameter (the message says what is accepted).
     """
     if is_dask(image):
-        config = deconvolution_settings(settings, stages=stages, iterations=iterations,
-                                        regularization=regularization, device=device,
-                                        saturation=saturation, operator=operator, tile=tile)
+        config = _with_model(deconvolution_settings(
+            settings, stages=stages, iterations=iterations, regularization=regularization,
+            device=device, saturation=saturation, operator=operator, tile=tile), model)
         return _deconvolve_lazy(image, motion_or_psf, config)
     gen = iter_deconvolve(image, motion_or_psf, stages, iterations, regularization, device, model,
                           saturation=saturation, operator=operator, tile=tile,

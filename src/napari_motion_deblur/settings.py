@@ -32,6 +32,8 @@ OPERATORS = ("exact", "nodes")
 #: x-update solvers: the paper's residual compensation, or conjugate gradients on the exact data
 #: term (see :class:`DeconvolutionSettings`).
 SOLVERS = ("irc", "pcg")
+#: IRC-Net's parameters: the analytic ones, or the learned shrinkage (``resources/``).
+MODELS = ("analytic", "learned")
 #: How colour images are deconvolved: every channel, or the luminance only (its restored
 #: detail added to every channel: ~3x faster for RGB, for previews).
 COLOURS = ("channels", "luminance")
@@ -121,8 +123,12 @@ class DeconvolutionSettings:
         (``operator="exact"`` only, motion fields only): conjugate gradients on the exact data
         term with its exact adjoint, preconditioned node by node with the filter IRC's inverse
         filters are built from; it converges to the exact TV solution (at 10 x 5 it matches
-        NU-CG on the exact operator). Each iteration costs about 1.5x IRC's.
+        NU-CG on the exact operator). It costs about 1.8x IRC at the same stages.
         ``benchmarks/results/exact_nonuniform.md`` compares them.
+    model : {"analytic", "learned"}
+        IRC-Net's shrinkage: the analytic thresholds and dual steps, or those learned on
+        Train400 (``python -m napari_motion_deblur.training.ircnet``; the package's
+        ``resources/ircnet_learned.pt``). The inverse filters are analytic either way.
     """
 
     stages: int = 5
@@ -137,6 +143,7 @@ class DeconvolutionSettings:
     memory_budget: float = DEFAULT_MEMORY_BUDGET
     refine: bool = False
     solver: str = "irc"
+    model: str = "analytic"
 
     def __post_init__(self):
         if not is_count(self.stages, 1, MAX_STAGES):
@@ -157,6 +164,8 @@ class DeconvolutionSettings:
             raise ValueError(f"operator must be one of {OPERATORS}, got {self.operator!r}")
         if self.colour not in COLOURS:
             raise ValueError(f"colour must be one of {COLOURS}, got {self.colour!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         if self.solver == "pcg" and self.operator != "exact":
