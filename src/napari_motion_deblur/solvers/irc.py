@@ -310,7 +310,8 @@ class IRCNet(nn.Module):
     def forward(self, y: torch.Tensor, ops: Operators, n_stages: int = 5, iterations: int = 2,
                 lam: float = DEFAULT_LAMBDA, observed: torch.Tensor | None = None,
                 solver: str = "irc") -> torch.Tensor:
-        """Return the estimate after ``n_stages`` stages (differentiable)."""
+        """Return the estimate after ``n_stages`` stages (differentiable with ``solver="irc"``;
+        the conjugate-gradient solver's adjoint is itself a gradient, not differentiated)."""
         *_, (_, estimate) = self.stages(y, ops, n_stages, iterations, lam, observed, solver)
         return estimate
 
