@@ -90,7 +90,7 @@ def run_case(name, kind, obs, lam):
                                          operator="nodes"),
         "IRC-Net learned (exact data term)": timed(deconvolve, blurred, field, device="cpu",
                                                    model="learned"),
-        "PCG 5x2": timed(deconvolve, blurred, field, settings=PCG.replace()),
+        "PCG 5x2": timed(deconvolve, blurred, field, settings=PCG),
         "PCG 10x5": timed(deconvolve, blurred, field,
                           settings=PCG.replace(stages=10, iterations=5)),
         "NU-CG (exact)": timed(nu_cg, blurred, exact, lam),

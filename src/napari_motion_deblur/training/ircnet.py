@@ -26,7 +26,6 @@ Validation: mean PSNR gain over the analytic network on pairs from the held-out 
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -168,8 +167,8 @@ def main(argv=None) -> dict:
         state_path=state_path, rng=rng, log_path=log_path, metric="val_psnr_gain",
         validate_every=args.validate_every,
         describe=lambda value: f"val gain {value:+.3f} dB (best {max(progress.best, value):+.3f})")
-    if math.isfinite(progress.best) and (out / "ircnet_learned.pt").exists():
-        load_learned(out / "ircnet_learned.pt")  # what was saved loads back
+    if (out / "ircnet_learned.pt").exists():
+        load_learned(out / "ircnet_learned.pt")  # what was saved loads back (else ValueError)
     return metadata()
 
 
