@@ -11,7 +11,9 @@ solution, Eq. 14: ``d_i = w_i K_i^T h`` with one filter ``h ~= (Q Q^T)^-1 delta`
 and choose ``h`` on a finite support by least squares, ``min ||a * h - delta||^2 + eps ||h||^2``,
 solved for many kernels at once by conjugate gradients with FFTs. The structure matters: with
 it, IRC is a preconditioned Richardson iteration on the x-update's normal equations, so its fixed
-point is the exact least-squares solution whatever the approximation error of ``h``, and its
+point is the exact least-squares solution whatever the approximation error of ``h`` (when the
+data term blurs with the same node kernels; with IRC-Net's exact per-pixel data term it is not:
+see ``solver="pcg"`` in :mod:`~napari_motion_deblur.solvers.irc`), and its
 iterations contract for every frequency (``0 < a^ h^ <= ~1``). Filters fitted freely to Eq. 10
 (without the structure) satisfy it slightly better but bias the fixed point by up to several dB.
 """
