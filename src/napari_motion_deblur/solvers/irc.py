@@ -212,9 +212,7 @@ class IRCNet(nn.Module):
         grad_x = gradients(x)
         beta = torch.zeros_like(grad_x)
         for s in range(n_stages):
-            tau = torch.exp(self.log_threshold[s])[None, :, None, None] * (lam / self.rho)
-            z = soft_threshold(grad_x + beta, tau)
-            target = z - beta
+            z, target = self._shrink(s, grad_x, beta, lam)
             prior = spectra.apply(lambda r, t=target: _weighted_sum(
                 grid.spectra(t, r), spectra.inverse(r, 1), spectra.inverse(r, 2)))
             for _ in range(iterations):
@@ -242,6 +240,13 @@ class IRCNet(nn.Module):
             beta = beta + self.update_rate[s] * (grad_x - z)
             yield s, x[..., p : p + h, p : p + w]
 
+    def _shrink(self, stage: int, grad_x, beta, lam: float):
+        """The z-update of ``stage``: ``z = shrink(G x + b)`` and the x-update's target
+        ``z - b``."""
+        tau = torch.exp(self.log_threshold[stage])[None, :, None, None] * (lam / self.rho)
+        z = soft_threshold(grad_x + beta, tau)
+        return z, z - beta
+
     def _pcg_stages(self, y, mask, spectra: _NodeSpectra, ops: Operators, n_stages: int,
                     iterations: int, lam: float, shape: tuple[int, int]):
         """ADMM whose x-update is preconditioned conjugate gradients on the exact data term.
@@ -265,15 +270,22 @@ class IRCNet(nn.Module):
         grid = spectra.grid
         gradient_power = (spectra.g_hat.abs() ** 2).sum(0)
 
-        def precondition(g):  # h * g, node by node
-            def node_filter(r):
-                blur = spectra.blur(r)
-                h_hat = ((blur * spectra.inverse(r, 0) + spectra.coupling(r))
-                         / (blur.abs() ** 2 + self.rho * gradient_power))
-                return grid.spectra(g, r) * h_hat
-            return spectra.apply(node_filter)
+        kept: dict = {}  # h's spectra per chunk, when the grid is small enough to keep them
 
-        def metric(a, ka, ga, b, kb, gb):  # <a, A b> for A = K^T M K + rho G^T G, per image
+        def h_spectrum(r):
+            if r in kept:
+                return kept[r]
+            blur = spectra.blur(r)
+            h_hat = ((blur * spectra.inverse(r, 0) + spectra.coupling(r))
+                     / (blur.abs() ** 2 + self.rho * gradient_power))
+            if spectra._keep:  # same module: the grid keeps its filter spectra
+                kept[r] = h_hat
+            return h_hat
+
+        def precondition(g):  # h * g, node by node
+            return spectra.apply(lambda r: grid.spectra(g, r) * h_spectrum(r))
+
+        def metric(ka, ga, kb, gb):  # <a, A b> for A = K^T M K + rho G^T G, from K a, G a, ...
             return (mask * ka * kb).sum((-2, -1)) + self.rho * (ga * gb).sum((1, -2, -1))
 
         x = y
@@ -281,9 +293,7 @@ class IRCNet(nn.Module):
         grad_x = gradients(x)
         beta = torch.zeros_like(grad_x)
         for s in range(n_stages):
-            tau = torch.exp(self.log_threshold[s])[None, :, None, None] * (lam / self.rho)
-            z = soft_threshold(grad_x + beta, tau)
-            target = z - beta
+            z, target = self._shrink(s, grad_x, beta, lam)
             previous = None
             for _ in range(iterations):
                 residual = mask * (y - blurred)
@@ -293,13 +303,13 @@ class IRCNet(nn.Module):
                 k_step, g_step = ops.exact(step), gradients(step)
                 if previous is not None:
                     d, kd, gd = previous
-                    c = -(metric(step, k_step, g_step, d, kd, gd)
-                          / metric(d, kd, gd, d, kd, gd).clamp_min(1e-20))
+                    c = -(metric(k_step, g_step, kd, gd)
+                          / metric(kd, gd, kd, gd).clamp_min(1e-20))
                     step = step + c[:, None, None] * d
                     k_step = k_step + c[:, None, None] * kd
                     g_step = g_step + c[:, None, None, None] * gd
                 gain = (step * descent).sum((-2, -1))
-                alpha = gain / metric(step, k_step, g_step, step, k_step, g_step).clamp_min(1e-20)
+                alpha = gain / metric(k_step, g_step, k_step, g_step).clamp_min(1e-20)
                 x = x + alpha[:, None, None] * step
                 blurred = blurred + alpha[:, None, None] * k_step
                 grad_x = grad_x + alpha[:, None, None, None] * g_step

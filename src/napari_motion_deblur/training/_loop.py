@@ -1,9 +1,10 @@
-"""What the training scripts share: the time-budgeted loop and its schedule, one optimizer
-step, the resumable state file, the loss-curve CSV and the run's environment for the
-metadata."""
+"""What the training scripts share: their common options and run folder, the time-budgeted
+loop and its schedule, one optimizer step, the resumable state file, the loss-curve CSV and the
+run's environment for the metadata."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime
 import math
@@ -16,6 +17,39 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+#: The training images' folder when ``--data`` is not given.
+DEFAULT_DATA = os.environ.get("NAPARI_MOTION_DEBLUR_DATA")
+
+
+def training_parser(description: str, *, data_help: str, out: str, minutes: float,
+                    batch: int, lr: float, threads: int = 2,
+                    resume_help: str = "continue the run in --out") -> argparse.ArgumentParser:
+    """A parser with the options every training script has (--data, --minutes, --threads,
+    --device, --out, --resume, --seed, --batch, --lr, --validate-every) and these defaults."""
+    parser = argparse.ArgumentParser(description=description)
+    default = DEFAULT_DATA if DEFAULT_DATA and Path(DEFAULT_DATA).is_dir() else None
+    parser.add_argument("--data", default=default,
+                        help=f"{data_help} (default: $NAPARI_MOTION_DEBLUR_DATA)")
+    parser.add_argument("--minutes", type=float, default=minutes, help="total training time")
+    parser.add_argument("--threads", type=int, default=threads, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default=out,
+                        help="output folder (copy the weights to resources/ to ship them)")
+    parser.add_argument("--resume", action="store_true", help=resume_help)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--validate-every", type=float, default=60.0, help="seconds")
+    return parser
+
+
+def start_run(args: argparse.Namespace) -> Path:
+    """Set the torch threads and make the output folder; returns it."""
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def learning_rate(base: float, step: int, warmup: int, fraction: float) -> float:

@@ -25,7 +25,6 @@ Validation: mean PSNR gain over the analytic network on pairs from the held-out 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +36,8 @@ from ..physics.synthesis import random_field
 from ..settings import DEFAULT_LAMBDA
 from ..solvers.irc import IRCNet
 from ..solvers.irc_weights import load_learned, save_learned
-from ._loop import Progress, environment, load_state, run_budgeted
-from .motionnet import DEFAULT_DATA, Sources
+from ._loop import Progress, environment, load_state, run_budgeted, start_run, training_parser
+from .motionnet import Sources
 
 PAIR = 140
 VALIDATION_SIZE = 24
@@ -88,33 +87,20 @@ def psnr_values(net: IRCNet, pairs, device) -> np.ndarray:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = DEFAULT_DATA if DEFAULT_DATA and Path(DEFAULT_DATA).is_dir() else None
-    parser.add_argument("--data", default=default,
-                        help="folder of sharp training images (default: "
-                             "$NAPARI_MOTION_DEBLUR_DATA; without one, photos and synthetic "
-                             "scenes only)")
+    parser = training_parser(__doc__.splitlines()[0],
+                             data_help="folder of sharp training images (without one: photos "
+                                       "and synthetic scenes only)",
+                             out="runs/ircnet", minutes=10.0, batch=4, lr=0.02)
     parser.add_argument("--samples", type=int, default=240, help="training pairs")
     parser.add_argument("--validation", type=int, default=VALIDATION_SIZE,
                         help="held-out pairs")
-    parser.add_argument("--minutes", type=float, default=10.0, help="total training time")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default="runs/ircnet", help="output folder")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=4, help="pairs per step")
-    parser.add_argument("--lr", type=float, default=0.02)
-    parser.add_argument("--validate-every", type=float, default=60.0, help="seconds")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     """Make the pairs, then train; returns the final metadata."""
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(args)
     state_path, log_path = out / "ircnet_state.pt", out / "ircnet_train_log.csv"
     sources = Sources(args.data, crop=PAIR, seed=args.seed)
     rng = np.random.default_rng(args.seed)

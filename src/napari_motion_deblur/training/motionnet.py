@@ -17,7 +17,6 @@ held-out source images) is kept.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +37,15 @@ from ..motion import MotionField
 from ..physics.degradation import degrade, strong_shake_field
 from ..physics.operators import NonUniformBlur
 from ..physics.synthesis import random_field
-from ._loop import Progress, environment, load_state, run_budgeted
+from ._loop import (
+    Progress,
+    environment,
+    load_state,
+    run_budgeted,
+    start_run,
+    training_parser,
+)
 
-#: The training images' folder when ``--data`` is not given.
-DEFAULT_DATA = os.environ.get("NAPARI_MOTION_DEBLUR_DATA")
 SKIMAGE_PHOTOS = ("astronaut", "coins", "moon", "text", "clock", "coffee", "chelsea",
                   "hubble_deep_field", "immunohistochemistry", "page", "rocket", "grass",
                   "gravel", "brick", "cell", "retina")
@@ -249,23 +253,12 @@ def validate(model: MotionNet, batch) -> float:
 
 # ----------------------------------------------------------------------------------- training
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = DEFAULT_DATA if DEFAULT_DATA and Path(DEFAULT_DATA).is_dir() else None
-    parser.add_argument("--data", default=default,
-                        help="folder of sharp images (any size >= the crop; gray or RGB; "
-                             "default: $NAPARI_MOTION_DEBLUR_DATA)")
-    parser.add_argument("--minutes", type=float, default=60.0, help="total training time")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", default="runs/motionnet",
-                        help="folder for motionnet.pt/.json (copy them to resources/ to ship "
-                             "them)")
+    parser = training_parser(__doc__.splitlines()[0],
+                             data_help="folder of sharp images (any size >= the crop; gray or "
+                                       "RGB)", out="runs/motionnet", minutes=60.0, batch=8,
+                             lr=1.5e-3, threads=1, resume_help="continue from --state")
     parser.add_argument("--state", default=None,
                         help="resume file (default: <out>/motionnet_state.pt)")
-    parser.add_argument("--resume", action="store_true", help="continue from --state")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1.5e-3)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--normalize", choices=("local", "none"), default="local",
                         help="input normalization (local contrast or none)")
@@ -275,7 +268,6 @@ def parse_args(argv=None):
                         help="number of synthetic microscopy-like scenes in the pool")
     parser.add_argument("--photos", action=argparse.BooleanOptionalAction, default=True,
                         help="also train on scikit-image's bundled photos")
-    parser.add_argument("--validate-every", type=float, default=60.0, help="seconds")
     parser.add_argument("--mode", choices=DATA_MODES, default="node",
                         help="training data: node operator, or exact operator + camera pipeline")
     parser.add_argument("--init", default=None,
@@ -286,9 +278,7 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     """Run training; returns the final metadata dictionary."""
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(args)
     state_path = Path(args.state) if args.state else out / "motionnet_state.pt"
     log_path = out / "motionnet_train_log.csv"
     device = torch.device(args.device)

@@ -20,7 +20,6 @@ unrefined result on pairs made from the held-out images (every 10th).
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import time
@@ -36,8 +35,8 @@ from ..physics.degradation import degrade, strong_shake_field
 from ..physics.synthesis import random_field
 from ..settings import DeblurSettings
 from ..solvers.refiner import Refiner, load_refiner, save_refiner
-from ._loop import Progress, environment, load_state, run_budgeted
-from .motionnet import DEFAULT_DATA, MAX_NOISE, Sources
+from ._loop import Progress, environment, load_state, run_budgeted, start_run, training_parser
+from .motionnet import MAX_NOISE, Sources
 
 #: Side of a pair (after the 20-px border that no method sees; Train400 images are 180 px);
 #: training crops are smaller.
@@ -158,42 +157,28 @@ def psnr_gain(model: Refiner, pool: np.ndarray) -> float:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = DEFAULT_DATA if DEFAULT_DATA and Path(DEFAULT_DATA).is_dir() else None
-    parser.add_argument("--data", default=default,
-                        help="folder of sharp images (default: $NAPARI_MOTION_DEBLUR_DATA)")
+    parser = training_parser(__doc__.splitlines()[0], data_help="folder of sharp images",
+                             out="runs/refiner", minutes=25.0, batch=8, lr=1e-3,
+                             resume_help="continue from <out>/refiner_state.pt")
     parser.add_argument("--samples", type=int, default=1400, help="training pairs")
     parser.add_argument("--validation", type=int, default=VALIDATION_SIZE,
                         help="held-out validation pairs")
     parser.add_argument("--pool", default=None,
                         help="pair cache folder (default: <out>/refiner_pool; the held-out pairs "
                              "go next to it)")
-    parser.add_argument("--minutes", type=float, default=25.0, help="total training time")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default="runs/refiner",
-                        help="folder for refiner.pt/.json (copy them to resources/ to ship them)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from <out>/refiner_state.pt")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--loss", choices=("psnr", "mse"), default="psnr",
                         help="per-crop PSNR (default) or pooled squared error")
     parser.add_argument("--init", default=None,
                         help="start from these refiner weights (fine-tuning; their width "
                              "replaces --width) instead of the identity")
-    parser.add_argument("--validate-every", type=float, default=60.0, help="seconds")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     """Make the pairs (or extend them), then train; returns the final metadata."""
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(args)
     pool_folder = Path(args.pool) if args.pool else out / "refiner_pool"
     state_path = out / "refiner_state.pt"
     log_path = out / "refiner_train_log.csv"
