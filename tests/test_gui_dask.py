@@ -163,3 +163,33 @@ def test_intensity_map_of_a_dask_stack_equals_numpy(values):
     plane = lazy.to_unit(da.from_array(stack[2]))
     assert isinstance(plane, da.Array)  # read where it is used (the worker)
     np.testing.assert_array_equal(plane.compute(), eager.to_unit(stack[2]))
+
+
+def test_a_single_dask_plane_is_read_by_the_worker_not_the_gui_thread(make_napari_viewer):
+    """Deblur and Estimate snapshots of a one-plane dask layer read nothing (uint16: the
+    intensity rule needs no range); the job's worker reads it, with the numpy layer's result."""
+    from napari_motion_deblur.gui.widgets._jobs import EstimateResult, run_estimate
+
+    viewer = make_napari_viewer()
+    image = make_sample("microscopy", size=96, seed=2).blurred
+    reads = _Reads(image, 48)
+    layer = viewer.add_image(reads.array, name="lazy")
+    deblur = _widget(viewer, "Deblur")
+    deblur.image.value = layer
+    deblur.source.value = "Uniform motion"
+    deblur.length.value, deblur.angle.value = 7.0, 30.0
+    deblur.stages.value = 1
+    estimate = _widget(viewer, "Estimate motion")
+    estimate.image.value = layer
+    estimate.method.value = "spectral"
+    reads.clear()
+    jobs = deblur.snapshot(), estimate.snapshot()
+    assert reads.chunks == []
+    *_, lazy_deblurred = run_deblur(jobs[0])
+    *_, lazy_field = run_estimate(jobs[1])
+    assert len(reads.chunks) >= 4  # every chunk, read by the runs
+    layer.data = image
+    *_, deblurred = run_deblur(deblur.snapshot())
+    *_, field = run_estimate(estimate.snapshot())
+    np.testing.assert_array_equal(lazy_deblurred.values, deblurred.values)
+    assert isinstance(lazy_field, EstimateResult) and lazy_field.field == field.field

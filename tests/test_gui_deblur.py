@@ -187,3 +187,32 @@ def test_widgets_scale_integers_by_the_core_rule(dtype):
     if np.issubdtype(dtype, np.signedinteger):
         with pytest.raises(ValueError, match="negative"):
             IntensityMap(values - 1)
+
+
+def test_solver_and_shrinkage_reach_the_job_and_the_record(qtbot, make_napari_viewer):
+    from napari_motion_deblur import deconvolve
+    from napari_motion_deblur.gui.widgets._jobs import run_deblur
+
+    viewer = make_napari_viewer()
+    sample = make_sample("photograph", size=64)
+    image = viewer.add_image(sample.blurred, name="photo")
+    widget = _widget(viewer)
+    widget.image.value = image
+    widget.source.value = "Uniform motion"
+    widget.stages.value, widget.iterations.value = 2, 1
+    assert (widget.snapshot().settings.solver, widget.snapshot().settings.model) == \
+        ("irc", "analytic")
+    widget.solver.value, widget.shrinkage.value = "pcg", "learned"
+    job = widget.snapshot()
+    assert (job.settings.solver, job.settings.operator, job.settings.model) == \
+        ("pcg", "exact", "learned")
+    *_, last = run_deblur(job)
+    expected = deconvolve(job.planes[0][1], job.motion, settings=job.settings)
+    np.testing.assert_array_equal(last.estimate, expected)
+    _run(qtbot, widget)
+    record = viewer.layers["photo deblurred"].metadata["deblurred_with"]
+    assert (record["solver"], record["model"]) == ("pcg", "learned")
+    psf = viewer.add_image(np.ones((3, 3), np.float32) / 9, name="psf")
+    widget.source.value, widget.psf_layer.value = "PSF layer", psf
+    assert widget.solver.native.isHidden()  # a PSF has no per-pixel blur to solve with
+    assert widget.snapshot().settings.solver == "irc"

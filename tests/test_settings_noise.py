@@ -73,6 +73,30 @@ def test_noise_sigma_measures_white_noise_on_a_smooth_image(sigma):
     assert noise_sigma(np.stack([noisy] * 3, -1)) == pytest.approx(sigma, rel=0.1)
 
 
+def _whole_plane_sigma(image):
+    """Immerkaer's estimate on the whole planes at once (what noise_sigma does in row blocks)."""
+    from scipy import ndimage
+
+    mask = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+    img = np.asarray(image, np.float64)
+    planes = [img] if img.ndim == 2 else [img[..., c] for c in range(img.shape[-1])]
+    responses = [np.abs(ndimage.convolve(p, mask, mode="reflect")[1:-1, 1:-1]).ravel()
+                 for p in planes]
+    return float(np.median(np.concatenate(responses)) / (0.6745 * 6.0))
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (5, 7), (257, 300), (600, 513, 3), (700, 90, 4)])
+def test_noise_sigma_in_row_blocks_equals_the_whole_plane(shape):
+    image = np.random.default_rng(4).uniform(0, 1, shape).astype(np.float32)
+    assert noise_sigma(image) == _whole_plane_sigma(image)
+
+
+def test_noise_sigma_of_a_large_image_pools_every_kth_row():
+    image = np.random.default_rng(5).normal(0.5, 0.02, (2600, 2100)).astype(np.float32)
+    assert noise_sigma(image) == pytest.approx(_whole_plane_sigma(image), rel=0.01)
+    assert noise_sigma(image) != _whole_plane_sigma(image)  # a sample, not every response
+
+
 def test_regularization_grows_with_noise_variance_and_never_drops_below_base():
     assert regularization_for_noise(1.0, 0.001) == 1.0
     assert regularization_for_noise(1.0, 0.02) == pytest.approx(4.0)

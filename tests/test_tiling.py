@@ -45,6 +45,16 @@ def test_auto_tile_only_above_the_budget():
         auto_tile((4096, 4096), 3, 300, 204, budget=1e6)
 
 
+def test_auto_tile_pays_for_the_whole_image_first():
+    plain = auto_tile((4096, 4096), 1, 300, 204, budget=1.2e9, align=51)
+    side = auto_tile((4096, 4096), 1, 300, 204, budget=1.2e9, align=51,
+                     whole_bytes_per_pixel=16)
+    assert side < plain and side % 51 == 0
+    assert (side + 2 * 204) ** 2 * 300 + 4096**2 * 16 <= 1.2e9
+    with pytest.raises(ValueError, match="memory_budget"):  # the whole arrays alone exceed it
+        auto_tile((4096, 4096), 1, 300, 204, budget=2.6e8, whole_bytes_per_pixel=16)
+
+
 @pytest.mark.parametrize("bad", [0, 64, 127, 200.5, "big", True])
 def test_bad_tile_sizes_are_refused_up_front(bad):
     with pytest.raises(ValueError, match="tile must be"):
@@ -80,6 +90,30 @@ def test_tiled_deconvolution_matches_the_whole_image(problem):
     # Measured: mean 6.0e-4, worst 0.060 in an image corner, 0.029 beyond 30 px from the border
     # (the deblurring itself changes pixels by 0.0096 on average). Not equal: see tiling.py.
     assert difference.mean() < 1e-3 and difference[30:-30, 30:-30].max() < 0.04
+
+
+def test_tiled_snapshots_are_independent_and_deconvolve_returns_the_last(problem):
+    _, field, blurred = problem
+    updates = list(iter_deconvolve(blurred, field, stages=2, iterations=1, tile=153))
+    # the first snapshot still shows the blurry input where later tiles have not run yet
+    np.testing.assert_array_equal(updates[0].estimate[-100:, -100:], blurred[-100:, -100:])
+    assert not np.array_equal(updates[-1].estimate[-100:, -100:], blurred[-100:, -100:])
+    # deconvolve() skips the per-stage copies, not the work
+    np.testing.assert_array_equal(
+        deconvolve(blurred, field, stages=2, iterations=1, tile=153), updates[-1].estimate)
+
+
+def test_tiles_read_from_the_callers_integer_image_as_from_its_float_copy(problem):
+    _, field, blurred = problem
+    rgba = np.stack([blurred, blurred[::-1], blurred[:, ::-1], np.full_like(blurred, 0.5)], -1)
+    raw = np.round(rgba * 65535).astype(np.uint16)
+    kept = raw.copy()
+    tiled = deconvolve(raw, field, stages=1, iterations=1, tile=153)
+    expected = deconvolve(raw.astype(np.float32) / np.float32(65535), field, stages=1,
+                          iterations=1, tile=153)
+    np.testing.assert_array_equal(tiled, expected)
+    np.testing.assert_array_equal(tiled[..., 3], np.float32(32768) / np.float32(65535))
+    np.testing.assert_array_equal(raw, kept)  # the caller's image is only read
 
 
 def test_memory_budget_tiles_automatically():

@@ -96,6 +96,35 @@ def as_float_image(image) -> tuple[np.ndarray, Layout]:
     8- or 16-bit image stored in a wider type means the same), or by that value itself above
     65535; negative values raise. Raises ``ValueError`` for anything else.
     """
+    source, layout = float_source(image)
+    return source[...], layout
+
+
+@dataclass(frozen=True)
+class FloatSource:
+    """A validated image, read as float32 in [0, 1] units box by box (:func:`float_source`).
+
+    ``raw`` is the caller's (H, W, C) data (a view, never written), ``scale`` what it is divided
+    by (1 for floats). Indexing returns a new float32 array: a tiled run reads each tile when it
+    needs it instead of holding a float copy of the whole image.
+    """
+
+    raw: np.ndarray
+    scale: float
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.raw.shape
+
+    def __getitem__(self, key) -> np.ndarray:
+        out = np.array(self.raw[key], dtype=np.float32, copy=True)
+        if self.scale != 1.0:
+            out /= np.float32(self.scale)  # in place: no second temporary
+        return out
+
+
+def float_source(image) -> tuple[FloatSource, Layout]:
+    """Validate an image as :func:`as_float_image` does, without copying it."""
     if isinstance(image, MotionField) or image is None:
         raise ValueError(f"expected an image array, got {type(image).__name__}")
     try:
@@ -104,19 +133,17 @@ def as_float_image(image) -> tuple[np.ndarray, Layout]:
         raise ValueError(f"cannot read the image as an array ({err})") from err
     check_image_layout(array.shape, array.dtype)
     if np.issubdtype(array.dtype, np.integer):
-        out = array.astype(np.float32) / np.float32(integer_scale(array))
+        scale = float(integer_scale(array))
     else:
-        out = array.astype(np.float32, copy=True)
-        if not np.isfinite(out).all():
+        scale = 1.0
+        if not np.isfinite(array).all():
             raise ValueError("image holds NaN or infinite values; replace them before deblurring.")
-        lo, hi = float(out.min()), float(out.max())
+        lo, hi = float(array.min()), float(array.max())
         if lo < -_FLOAT_SLACK or hi > 1.0 + _FLOAT_SLACK:
             raise ValueError(f"float images must hold intensities in [0, 1]; got [{lo:.4g}, "
                              f"{hi:.4g}]. Divide by the data range (or pass the integer array).")
     layout = Layout(array.ndim)
-    if out.ndim == 2:
-        out = out[..., None]
-    return out, layout
+    return FloatSource(array[..., None] if array.ndim == 2 else array, scale), layout
 
 
 def integer_scale(array: np.ndarray) -> float:

@@ -12,9 +12,10 @@ import torch
 from scipy import ndimage
 
 from ._validation import (
-    as_float_image,
+    FloatSource,
     check_image_layout,
     check_motion_or_psf,
+    float_source,
     integer_scale,
     is_dask,
     luminance,
@@ -36,6 +37,7 @@ from .solvers.refiner import refine
 from .tiling import (
     DECONVOLUTION_BYTES_PER_PIXEL,
     DECONVOLUTION_HALO,
+    DECONVOLUTION_WHOLE_BYTES_PER_PIXEL,
     MIN_TILE,
     auto_tile,
     tile_boxes,
@@ -101,11 +103,20 @@ def deconvolution_settings(settings=None, **parameters) -> DeconvolutionSettings
     return settings
 
 
-def regularization_weight(settings: DeconvolutionSettings, image: np.ndarray) -> float:
-    """The TV weight to use for ``image``: the fixed one, or ``"auto"`` from its noise level."""
-    if settings.regularization == "auto":
-        return regularization_for_noise(settings.base, noise_sigma(image))
-    return float(settings.regularization)
+def regularization_weight(settings: DeconvolutionSettings, image,
+                          channels: int | None = None) -> float:
+    """The TV weight to use for ``image``: the fixed one, or ``"auto"`` from its noise level.
+
+    ``image`` is a float array in [0, 1] units or a :class:`FloatSource` (read in row blocks:
+    no whole float copy), of which the first ``channels`` are measured (default: all).
+    """
+    if settings.regularization != "auto":
+        return float(settings.regularization)
+    if isinstance(image, FloatSource):
+        sigma = noise_sigma(image.raw[..., :channels]) / image.scale
+    else:
+        sigma = noise_sigma(image[..., :channels])
+    return regularization_for_noise(settings.base, sigma)
 
 
 def observed_mask(plane: np.ndarray, saturation: float | None) -> np.ndarray | None:
@@ -140,8 +151,15 @@ def iter_deconvolve(
     config = _with_model(deconvolution_settings(
         settings, stages=stages, iterations=iterations, regularization=regularization,
         device=device, saturation=saturation, operator=operator, tile=tile), model)
-    img, layout = as_float_image(image)
-    target = check_motion_or_psf(motion_or_psf, img.shape[:2])
+    return (yield from _steps(image, motion_or_psf, config, model, snapshots=True))
+
+
+def _steps(image, motion_or_psf, config: DeconvolutionSettings, model, snapshots: bool):
+    """:func:`iter_deconvolve` with its settings resolved. Without ``snapshots`` a tiled run
+    yields its working canvas itself, not a copy per stage (for :func:`deconvolve`, which
+    keeps only the last: a whole-image copy less to hold)."""
+    source, layout = float_source(image)
+    target = check_motion_or_psf(motion_or_psf, source.shape[:2])
     if config.refine and not isinstance(target, MotionField):
         raise ValueError("refine=True needs a motion field (the refiner reads its lengths), "
                          "not a PSF")
@@ -149,19 +167,23 @@ def iter_deconvolve(
         raise ValueError("solver='pcg' needs a motion field (it solves with the exact per-pixel "
                          "data term), not a PSF")
     net = model if isinstance(model, IRCNet) else get_model(config.device, config.model)
-    colour = img[..., :3]
-    lam = regularization_weight(config, colour)  # of the whole image, also when tiled
-    tile = _tile_size(config, colour.shape, net)
+    shape = (*source.shape[:2], min(source.shape[2], 3))
+    tile = _tile_size(config, shape, net)
     if tile is None:
+        colour = source[..., :3]
+        lam = regularization_weight(config, colour)
         stages = _whole_or_tiled_stages(colour, target, net, config, lam)
-    else:
-        stages = _tiled_stages(colour, target, net, config, lam, tile)
+    else:  # tiles are read from the caller's image as they are needed: no whole float copy
+        colour = None
+        lam = regularization_weight(config, source, channels=3)  # of the whole image
+        stages = _tiled_stages(source, target, net, config, lam, tile, snapshots)
     estimate = None
     for stage, out, k, n in stages:
         if config.refine and stage == config.stages and k == n:
+            colour = source[..., :3] if colour is None else colour
             out = _refined(out, colour, target, config, net.inverse_bank.device)
-        if img.shape[-1] == 4:
-            out = np.concatenate([out, img[..., 3:]], axis=-1)
+        if source.shape[-1] == 4:
+            out = np.concatenate([out, source[..., 3:]], axis=-1)
         estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)
         yield DeconvolutionProgress(stage, config.stages, estimate, k, n)
     return estimate
@@ -199,8 +221,10 @@ def _tile_size(config: DeconvolutionSettings, shape, net: IRCNet) -> int | None:
 def _budget_tile(config: DeconvolutionSettings, shape, net: IRCNet, budget: float) -> int | None:
     """The tile side that keeps IRC-Net under ``budget`` bytes, or None: the image fits."""
     channels = 1 if config.colour == "luminance" else shape[-1]
+    # the whole image's result holds every channel, whatever IRC-Net works on
+    whole = DECONVOLUTION_WHOLE_BYTES_PER_PIXEL * shape[-1] / channels
     return auto_tile(shape, channels, DECONVOLUTION_BYTES_PER_PIXEL, DECONVOLUTION_HALO,
-                     budget, net.node_spacing())
+                     budget, net.node_spacing(), whole)
 
 
 def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: DeconvolutionSettings,
@@ -257,19 +281,24 @@ def _whole_or_tiled_stages(colour: np.ndarray, target, net: IRCNet,
 
 
 def _tiled_stages(colour: np.ndarray, target, net: IRCNet, config: DeconvolutionSettings,
-                  lam: float, tile: int):
+                  lam: float, tile: int, snapshots: bool = True):
     """:func:`_plane_stages` tile by tile (:func:`~napari_motion_deblur.tiling.tile_boxes`):
     yields (stage, the whole estimate so far, tile, tiles) after each stage of each tile."""
-    canvas = colour.copy()
-    boxes = tile_boxes(colour.shape[:2], tile, DECONVOLUTION_HALO, net.node_spacing())
+    if isinstance(colour, FloatSource):
+        canvas = colour[..., :3]
+        reader = colour
+    else:
+        canvas, reader = colour.copy(), colour
+    boxes = tile_boxes(canvas.shape[:2], tile, DECONVOLUTION_HALO, net.node_spacing())
     for k, box in enumerate(boxes, 1):
         part = target
         if isinstance(target, MotionField):
             part = MotionField(target.length[box.outer], target.angle[box.outer])
-        for stage, out in _plane_stages(np.ascontiguousarray(colour[box.outer]), part, net,
-                                        config, lam):
+        for stage, out in _plane_stages(np.ascontiguousarray(reader[(*box.outer, slice(0, 3))]),
+                                        part, net, config, lam):
             canvas[box.target] = out[box.inner]
-            yield stage, canvas.copy(), k, len(boxes)  # a snapshot: later tiles change canvas
+            # a snapshot: later tiles change the canvas
+            yield stage, canvas.copy() if snapshots else canvas, k, len(boxes)
 
 
 def deconvolve(
@@ -346,14 +375,16 @@ def deconvolve(
             settings, stages=stages, iterations=iterations, regularization=regularization,
             device=device, saturation=saturation, operator=operator, tile=tile), model)
         return _deconvolve_lazy(image, motion_or_psf, config)
-    gen = iter_deconvolve(image, motion_or_psf, stages, iterations, regularization, device, model,
-                          saturation=saturation, operator=operator, tile=tile,
-                          settings=settings)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    config = _with_model(deconvolution_settings(
+        settings, stages=stages, iterations=iterations, regularization=regularization,
+        device=device, saturation=saturation, operator=operator, tile=tile), model)
+    with torch.no_grad():
+        gen = _steps(image, motion_or_psf, config, model, snapshots=False)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                return stop.value
 
 
 #: Chunk side of a lazy deconvolution when ``tile`` gives none (20 node spacings).

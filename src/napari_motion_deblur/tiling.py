@@ -26,6 +26,12 @@ DECONVOLUTION_BYTES_PER_PIXEL = 360
 #: The same for the motion estimate (Motion-Net tiles and the cepstral check): issue 9
 #: measured 2.55 GB for a 4096^2 image, 152 bytes per pixel.
 ESTIMATION_BYTES_PER_PIXEL = 160
+#: Bytes per pixel (and colour channel) that a tiled call still holds for the whole image:
+#: IRC-Net's result and one more float image (a stage's snapshot for live display, or the
+#: input the refiner reads; the input itself is read tile by tile); the estimate's luminance,
+#: length, angle and confidence. The budget pays for them before it pays for a tile.
+DECONVOLUTION_WHOLE_BYTES_PER_PIXEL = 8
+ESTIMATION_WHOLE_BYTES_PER_PIXEL = 16
 #: Default memory budget of one call (bytes): larger images are tiled. Tiles cost time (their
 #: halos are computed twice: ~1.5x for a 2048^2 RGB image in 2 x 2 tiles), so the default
 #: leaves images that a 16-GB machine can hold whole alone (gray up to ~3300^2, RGB ~1900^2).
@@ -81,9 +87,13 @@ def tile_boxes(shape, tile: int, halo: int, align: int = 1) -> list[TileBox]:
 
 
 def auto_tile(shape, channels: int, bytes_per_pixel: float, halo: int,
-              budget: float = DEFAULT_MEMORY_BUDGET, align: int = 1) -> int | None:
+              budget: float = DEFAULT_MEMORY_BUDGET, align: int = 1,
+              whole_bytes_per_pixel: float = 0.0) -> int | None:
     """The tile side that keeps one call under ``budget`` bytes, or None when no tiling is
     needed (the whole image fits).
+
+    A tiled call still holds ``whole_bytes_per_pixel`` (per channel) for the whole image; the
+    tile gets what the budget leaves after that.
 
     Raises
     ------
@@ -93,11 +103,14 @@ def auto_tile(shape, channels: int, bytes_per_pixel: float, halo: int,
     per_pixel = bytes_per_pixel * max(int(channels), 1)
     if shape[0] * shape[1] * per_pixel <= budget:
         return None
-    largest = int(math.sqrt(budget / per_pixel)) - 2 * halo
+    whole = shape[0] * shape[1] * whole_bytes_per_pixel * max(int(channels), 1)
+    largest = int(math.sqrt(max(budget - whole, 0.0) / per_pixel)) - 2 * halo
     largest = (largest // align) * align
     if largest < MIN_TILE:
+        held = f" after the {whole:.3g} bytes the whole image holds" if whole else ""
         raise ValueError(f"memory_budget {budget:.3g} bytes is too small to process even "
-                         f"{MIN_TILE}-px tiles; raise it (default {DEFAULT_MEMORY_BUDGET:.3g})")
+                         f"{MIN_TILE}-px tiles{held}; raise it (default "
+                         f"{DEFAULT_MEMORY_BUDGET:.3g})")
     # As few tiles as fit, of equal size: the least halo area to compute twice.
     count = math.ceil(max(shape[0], shape[1]) / largest)
     return min(largest, _round_up(math.ceil(max(shape[0], shape[1]) / count), align))

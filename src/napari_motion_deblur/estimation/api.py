@@ -34,7 +34,13 @@ from ..settings import (
     EstimationSettings,
     check_length_scale,
 )
-from ..tiling import ESTIMATION_BYTES_PER_PIXEL, ESTIMATION_HALO, auto_tile, tile_boxes
+from ..tiling import (
+    ESTIMATION_BYTES_PER_PIXEL,
+    ESTIMATION_HALO,
+    ESTIMATION_WHOLE_BYTES_PER_PIXEL,
+    auto_tile,
+    tile_boxes,
+)
 from .camera_model import CameraFit, camera_check
 from .motionnet import get_motionnet, iter_predict, luminance
 from .spectral import cepstral_check, patch_cepstra, spectral_motion
@@ -203,7 +209,8 @@ def iter_estimate(image, *, settings: EstimationSettings | None = None
     tile = config.tile
     if tile == "auto":
         tile = auto_tile(lum.shape, 1, ESTIMATION_BYTES_PER_PIXEL, ESTIMATION_HALO,
-                         config.memory_budget, ESTIMATION_ALIGN)
+                         config.memory_budget, ESTIMATION_ALIGN,
+                         ESTIMATION_WHOLE_BYTES_PER_PIXEL)
     elif tile is not None and max(lum.shape) <= tile:
         tile = None
     if tile is None:

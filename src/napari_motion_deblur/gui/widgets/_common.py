@@ -129,12 +129,12 @@ def current_index(layer, viewer) -> tuple[int, ...]:
 def read_planes(layer, indices, preview: bool = False) -> tuple[list, IntensityMap]:
     """The planes of ``layer`` at ``indices`` (raw values) and their :class:`IntensityMap`.
 
-    The planes are read now, except those of a dask layer for a whole stack (the job's worker
-    reads each in turn: one plane in memory at a time, none read in the GUI thread) or for a
-    preview (only its region is read, where it is cut): they stay dask arrays. The intensity
-    map is of all the planes (a dask layer: computed from their range only, if at all).
+    The planes are read now, except those of a dask layer: they stay dask arrays, read by the
+    job's worker (a stack: each in turn, one plane in memory at a time; a preview: only its
+    region), never in the GUI thread. The intensity map is of all the planes (a dask layer:
+    computed from their range only, if at all).
     """
-    lazy = is_dask(layer.data) and (len(indices) > 1 or preview)
+    lazy = is_dask(layer.data)
     planes = [layer.data[idx] if lazy else np.asarray(layer.data[idx]) for idx in indices]
     if len(planes) == 1:
         return planes, IntensityMap(planes[0])

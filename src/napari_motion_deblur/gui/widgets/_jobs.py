@@ -136,7 +136,8 @@ def run_deblur(job: DeblurJob) -> Generator[DeblurUpdate | JobError, None, int]:
 
 @dataclass(frozen=True)
 class EstimateJob:
-    """One motion estimation: a plane (H, W[, C]) in [0, 1] and the estimator's settings.
+    """One motion estimation: a plane (H, W[, C]) in [0, 1], in memory or a dask array (read
+    by the worker), and the estimator's settings.
 
     The estimated lengths the cepstrum did not confirm are multiplied by ``length_scale`` (as
     :func:`~napari_motion_deblur.deblur` does).
@@ -172,12 +173,13 @@ def run_estimate(job: EstimateJob) -> Generator[EstimateUpdate | EstimateResult 
     confidence is kept only for Motion-Net (the spectral method has none: it is all 0).
     """
     try:
-        for progress in iter_estimate(job.plane, settings=job.settings):
+        plane = np.asarray(job.plane)  # a dask plane is computed here, in the worker
+        for progress in iter_estimate(plane, settings=job.settings):
             if progress.estimate is None:
                 yield EstimateUpdate(progress.step, progress.steps, progress.what)
                 continue
             confidence = (progress.estimate.confidence if job.settings.method == "motionnet"
                           else None)
             yield EstimateResult(progress.estimate.for_deblurring(job.length_scale), confidence)
-    except (ValueError, RuntimeError, MemoryError) as err:
+    except (ValueError, RuntimeError, MemoryError, OSError) as err:
         yield JobError(f"{type(err).__name__}: {err}")

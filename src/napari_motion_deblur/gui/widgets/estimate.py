@@ -19,6 +19,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
+from ..._validation import is_dask
 from ...estimation.api import BLIND_LENGTH_SCALE, DEFAULT_PASSES
 from ...estimation.motionnet import MAX_PASSES
 from ...motion import MotionField
@@ -130,7 +131,7 @@ class EstimateWidget(Container):
         if layer.multiscale:
             raise ValueError("multiscale images are not supported")
         plane = layer.data[current_index(layer, self._viewer)]
-        if not preview:  # the plane is read here (a dask layer: this plane only)
+        if not (preview or is_dask(plane)):  # a dask plane is read by the job's worker
             plane = np.asarray(plane)
         intensity = IntensityMap(plane)  # of the whole plane, also for a preview
         self._preview = None
