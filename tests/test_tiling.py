@@ -116,6 +116,30 @@ def test_tiles_read_from_the_callers_integer_image_as_from_its_float_copy(proble
     np.testing.assert_array_equal(raw, kept)  # the caller's image is only read
 
 
+def test_tiles_run_colour_channels_one_after_the_other(problem):
+    _, field, blurred = problem
+    rgb = np.stack([blurred, blurred[::-1], blurred[:, ::-1]], -1)
+    updates = list(iter_deconvolve(rgb, field, stages=2, iterations=1, tile=255))
+    assert updates[-1].tiles == 4 * 3 and len(updates) == 4 * 3 * 2  # 2 x 2 tiles, 3 channels
+    assert [u.fraction for u in updates] == sorted(u.fraction for u in updates)
+    # each channel as its own gray image, with the same tiles: the same result
+    for c in range(3):
+        gray = deconvolve(rgb[..., c], field, stages=2, iterations=1, tile=255)
+        np.testing.assert_array_equal(updates[-1].estimate[..., c], gray)
+
+
+def test_a_colour_image_whose_channels_fit_runs_as_one_tile_channel_by_channel():
+    from napari_motion_deblur.deconvolution import _budget_tile, get_model
+
+    net = get_model("cpu")
+    settings = DeconvolutionSettings()
+    per_channel = 1000 * 1000 * 360  # DECONVOLUTION_BYTES_PER_PIXEL
+    assert _budget_tile(settings, (1000, 1000, 3), net, 3.5 * per_channel) is None
+    side = _budget_tile(settings, (1000, 1000, 3), net, 2 * per_channel)
+    assert side >= 1000 and side % net.node_spacing() == 0  # one tile: no halo to compute twice
+    assert _budget_tile(settings, (1000, 1000, 3), net, 0.5 * per_channel) < 1000
+
+
 def test_memory_budget_tiles_automatically():
     rng = np.random.default_rng(0)
     image = rng.uniform(0, 1, (900, 860)).astype(np.float32)  # ~2.3e8 bytes of IRC-Net work

@@ -60,9 +60,9 @@ class DeconvolutionProgress:
     stage: int
     stages: int
     estimate: np.ndarray
-    #: Large images run in overlapping tiles (``settings.tile``): ``stage`` is then of tile
-    #: ``tile`` of ``tiles``, and ``estimate`` the whole image so far (tiles not done yet still
-    #: show the input).
+    #: Large images run in overlapping tiles (``settings.tile``): ``stage`` is then of pass
+    #: ``tile`` of ``tiles`` (one pass per tile; a colour image: per tile and channel), and
+    #: ``estimate`` the whole image so far (what is not done yet still shows the input).
     tile: int = 1
     tiles: int = 1
 
@@ -219,12 +219,20 @@ def _tile_size(config: DeconvolutionSettings, shape, net: IRCNet) -> int | None:
 
 
 def _budget_tile(config: DeconvolutionSettings, shape, net: IRCNet, budget: float) -> int | None:
-    """The tile side that keeps IRC-Net under ``budget`` bytes, or None: the image fits."""
+    """The tile side that keeps IRC-Net under ``budget`` bytes, or None: the image fits.
+
+    A whole colour image runs its channels in lockstep; tiles run them one after the other
+    (:func:`_tiled_stages`), so a tile needs one channel's work, next to the whole image's
+    arrays for every channel. An image that does not fit whole but whose single channels do
+    becomes one tile.
+    """
     channels = 1 if config.colour == "luminance" else shape[-1]
-    # the whole image's result holds every channel, whatever IRC-Net works on
-    whole = DECONVOLUTION_WHOLE_BYTES_PER_PIXEL * shape[-1] / channels
-    return auto_tile(shape, channels, DECONVOLUTION_BYTES_PER_PIXEL, DECONVOLUTION_HALO,
-                     budget, net.node_spacing(), whole)
+    if shape[0] * shape[1] * DECONVOLUTION_BYTES_PER_PIXEL * channels <= budget:
+        return None
+    align = net.node_spacing()
+    side = auto_tile(shape, 1, DECONVOLUTION_BYTES_PER_PIXEL, DECONVOLUTION_HALO, budget, align,
+                     DECONVOLUTION_WHOLE_BYTES_PER_PIXEL * shape[-1])
+    return side if side is not None else -(-max(shape[:2]) // align) * align
 
 
 def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: DeconvolutionSettings,
@@ -283,22 +291,32 @@ def _whole_or_tiled_stages(colour: np.ndarray, target, net: IRCNet,
 def _tiled_stages(colour: np.ndarray, target, net: IRCNet, config: DeconvolutionSettings,
                   lam: float, tile: int, snapshots: bool = True):
     """:func:`_plane_stages` tile by tile (:func:`~napari_motion_deblur.tiling.tile_boxes`):
-    yields (stage, the whole estimate so far, tile, tiles) after each stage of each tile."""
+    yields (stage, the whole estimate so far, pass, passes) after each stage of each pass.
+
+    The colour channels of a tile run one after the other (one channel's work in memory at a
+    time; the result is the same as in lockstep), so a colour image makes a pass per tile and
+    channel. A luminance run (``colour="luminance"``) makes one pass per tile.
+    """
     if isinstance(colour, FloatSource):
         canvas = colour[..., :3]
         reader = colour
     else:
         canvas, reader = colour.copy(), colour
     boxes = tile_boxes(canvas.shape[:2], tile, DECONVOLUTION_HALO, net.node_spacing())
-    for k, box in enumerate(boxes, 1):
+    groups = ([slice(0, canvas.shape[-1])] if config.colour == "luminance"
+              else [slice(c, c + 1) for c in range(canvas.shape[-1])])
+    passes = len(boxes) * len(groups)
+    for k, box in enumerate(boxes):
         part = target
         if isinstance(target, MotionField):
             part = MotionField(target.length[box.outer], target.angle[box.outer])
-        for stage, out in _plane_stages(np.ascontiguousarray(reader[(*box.outer, slice(0, 3))]),
-                                        part, net, config, lam):
-            canvas[box.target] = out[box.inner]
-            # a snapshot: later tiles change the canvas
-            yield stage, canvas.copy() if snapshots else canvas, k, len(boxes)
+        for g, channels in enumerate(groups):
+            plane = np.ascontiguousarray(reader[(*box.outer, channels)])
+            for stage, out in _plane_stages(plane, part, net, config, lam):
+                canvas[(*box.target, channels)] = out[box.inner]
+                # a snapshot: later passes change the canvas
+                yield (stage, canvas.copy() if snapshots else canvas, k * len(groups) + g + 1,
+                       passes)
 
 
 def deconvolve(

@@ -33,8 +33,8 @@ ESTIMATION_BYTES_PER_PIXEL = 160
 DECONVOLUTION_WHOLE_BYTES_PER_PIXEL = 8
 ESTIMATION_WHOLE_BYTES_PER_PIXEL = 16
 #: Default memory budget of one call (bytes): larger images are tiled. Tiles cost time (their
-#: halos are computed twice: ~1.5x for a 2048^2 RGB image in 2 x 2 tiles), so the default
-#: leaves images that a 16-GB machine can hold whole alone (gray up to ~3300^2, RGB ~1900^2).
+#: halos are computed twice), so the default leaves images that a 16-GB machine can hold whole
+#: alone (gray up to ~3300^2; RGB up to ~1900^2 in lockstep, ~3300^2 channel by channel).
 DEFAULT_MEMORY_BUDGET = 4e9
 #: Halo (px) around each tile: see the module docstring.
 DECONVOLUTION_HALO = 204
