@@ -9,7 +9,8 @@ to 35 px. The image content does not change the cost, so the inputs are a smooth
 * ``--big`` (4096)^2 uint16 gray: whole image (``tile=None``) against ``memory_budget=
   --tiled-budget`` (1.5e9, tiled); the same size in RGB with ``--rgb-budget`` (2e9).
 * Throughput (megapixels per second) at ``--sizes`` (1024^2 ... 8192^2) gray, default settings
-  (``tile="auto"``, 4 GB budget). ``--big-only`` and ``--rgb-only`` run the --big rows alone.
+  (``tile="auto"``, 4 GB budget). ``--big-only`` and ``--rgb-only`` run the --big rows alone,
+  ``--scaling-only`` these.
 * A batch: ``--frames`` 512^2 PNG frames through ``napari-motion-deblur deblur --length 15
   --angle 30`` against ``deconvolve()`` in a Python loop over the same files (read and write
   included in both), frames per second.
@@ -141,6 +142,8 @@ def main():
     parser.add_argument("--big-only", action="store_true",
                         help="only the --big gray rows (whole image vs tiled), into "
                              "scale_big.md")
+    parser.add_argument("--scaling-only", action="store_true",
+                        help="only the throughput rows at --sizes, into scale_scaling.md")
     parser.add_argument("--rgb-only", action="store_true",
                         help="only the --big RGB row (tiled at --rgb-budget), into scale_rgb.md")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -157,6 +160,8 @@ def main():
         return big_only(args)
     if args.rgb_only:
         return rgb_only(args)
+    if args.scaling_only:
+        return scaling_only(args)
     big = {"whole": measure(args, args.big, 1, "uint16", {"tile": None}),
            "tiled": measure(args, args.big, 1, "uint16", {"memory_budget": args.tiled_budget}),
            "rgb_tiled": measure(args, args.big, 3, "float32",
@@ -229,6 +234,29 @@ def rgb_only(args) -> None:
              f"{rgb['peak_rss_mb']:.0f} MB |", "",
              f"Peak RSS {rgb['peak_rss_mb']:.0f} MB (target, issue 9: <= 2000 MB)."]
     save("scale_rgb", {"machine": where, "rgb_tiled": rgb}, "\n".join(lines))
+
+
+def scaling_only(args) -> None:
+    """The throughput rows alone: gray at --sizes, default settings (tiles where the 4 GB
+    default budget asks for them)."""
+    scaling = []
+    for size in map(int, args.sizes.split(",")):  # saved after each row: 8192^2 takes long
+        scaling.append(measure(args, size, 1, "float32", {}))
+        _save_scaling(args, scaling)
+
+
+def _save_scaling(args, scaling: list) -> None:
+    where = machine(args.threads)
+    lines = ["# Throughput by image size (IRC-Net 5 x 2, exact data term, camera shake <= 35 px, "
+             "default settings)\n", f"Machine: {where}. Each row in a fresh process; peak RSS "
+             "includes the loaded model.\n",
+             "| gray | time | megapixels/s | peak RSS |", "|---|---|---|---|"]
+    for row in scaling:
+        lines.append(f"| {row['size']}^2 | {row['seconds']:.1f} s | "
+                     f"{row['megapixels_per_second']:.3f} | {row['peak_rss_mb']:.0f} MB |")
+    rates = [row["megapixels_per_second"] for row in scaling]
+    lines += ["", f"Slowest / fastest rate: {min(rates) / max(rates):.2f} (1 = linear scaling)."]
+    save("scale_scaling", {"machine": where, "scaling": scaling}, "\n".join(lines))
 
 
 def frames_only(args) -> None:

@@ -146,7 +146,8 @@ def iter_deconvolve(
 
     Arguments as :func:`deconvolve`. The generator's return value (``StopIteration.value``) is
     the final estimate, equal to the last yielded one. Closing the generator between yields stops
-    the work (a GUI's Cancel).
+    the work (a GUI's Cancel). A tiled run reads the image tile by tile as it goes (no float
+    copy of the whole image): leave the array unchanged until the generator is done.
     """
     config = _with_model(deconvolution_settings(
         settings, stages=stages, iterations=iterations, regularization=regularization,
