@@ -24,6 +24,16 @@ def _widget(viewer, name="Deblur"):
     return widget
 
 
+def _photo_deblur(viewer, stages, iterations):
+    """A 64-px photograph sample in ``viewer`` and the Deblur widget on it, uniform motion."""
+    image = viewer.add_image(make_sample("photograph", size=64).blurred, name="photo")
+    widget = _widget(viewer)
+    widget.image.value = image
+    widget.source.value = "Uniform motion"
+    widget.stages.value, widget.iterations.value = stages, iterations
+    return widget
+
+
 def _run(qtbot, widget):
     widget.run_button.clicked.emit()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
@@ -120,12 +130,7 @@ def test_tiny_image_estimate_warns(qtbot, make_napari_viewer, monkeypatch):
 
 def test_learned_clean_up_follows_the_source_unless_chosen(qtbot, make_napari_viewer):
     viewer = make_napari_viewer()
-    sample = make_sample("photograph", size=64)
-    image = viewer.add_image(sample.blurred, name="photo")
-    widget = _widget(viewer)
-    widget.image.value = image
-    widget.source.value = "Uniform motion"
-    widget.stages.value, widget.iterations.value = 1, 1
+    widget = _photo_deblur(viewer, 1, 1)
     assert widget.clean_up.value == "auto" and not widget.clean_up.native.isHidden()
     _run(qtbot, widget)
     plain = viewer.layers["photo deblurred"].data.copy()
@@ -194,12 +199,7 @@ def test_solver_and_shrinkage_reach_the_job_and_the_record(qtbot, make_napari_vi
     from napari_motion_deblur.gui.widgets._jobs import run_deblur
 
     viewer = make_napari_viewer()
-    sample = make_sample("photograph", size=64)
-    image = viewer.add_image(sample.blurred, name="photo")
-    widget = _widget(viewer)
-    widget.image.value = image
-    widget.source.value = "Uniform motion"
-    widget.stages.value, widget.iterations.value = 2, 1
+    widget = _photo_deblur(viewer, 2, 1)
     assert (widget.snapshot().settings.solver, widget.snapshot().settings.model) == \
         ("irc", "analytic")
     widget.solver.value, widget.shrinkage.value = "pcg", "learned"

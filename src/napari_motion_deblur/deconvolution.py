@@ -13,16 +13,14 @@ from scipy import ndimage
 
 from ._validation import (
     FloatSource,
-    check_image_layout,
     check_motion_or_psf,
     float_source,
-    integer_scale,
     is_dask,
     luminance,
     restore_layout,
     torch_device,
 )
-from .motion import LazyMotionField, MotionField
+from .motion import MotionField
 from .physics.noise import noise_sigma, regularization_for_noise
 from .settings import (
     DEFAULT_LAMBDA,
@@ -31,7 +29,7 @@ from .settings import (
     MODELS,
     DeconvolutionSettings,
 )
-from .solvers.irc import IRCNet, node_spacing
+from .solvers.irc import IRCNet
 from .solvers.irc_weights import apply_learned, load_learned
 from .solvers.refiner import refine
 from .tiling import (
@@ -41,7 +39,6 @@ from .tiling import (
     MIN_TILE,
     auto_tile,
     tile_boxes,
-    tile_segments,
 )
 
 __all__ = ["MAX_ITERATIONS", "MAX_STAGES", "DeconvolutionProgress", "deconvolve",
@@ -381,8 +378,8 @@ def deconvolve(
     -------
     numpy.ndarray or dask.array.Array
         float32, the image's shape, in [0, 1]. A dask array in gives a lazy dask array out
-        (see :func:`_deconvolve_lazy`), to compute where the caller likes (a
-        ``dask.distributed`` cluster, say).
+        (see :func:`~napari_motion_deblur.lazy_deconvolution.deconvolve_lazy`), to compute
+        where the caller likes (a ``dask.distributed`` cluster, say).
 
     Raises
     ------
@@ -393,7 +390,9 @@ def deconvolve(
         config = _with_model(deconvolution_settings(
             settings, stages=stages, iterations=iterations, regularization=regularization,
             device=device, saturation=saturation, operator=operator, tile=tile), model)
-        return _deconvolve_lazy(image, motion_or_psf, config)
+        from .lazy_deconvolution import deconvolve_lazy
+
+        return deconvolve_lazy(image, motion_or_psf, config)
     config = _with_model(deconvolution_settings(
         settings, stages=stages, iterations=iterations, regularization=regularization,
         device=device, saturation=saturation, operator=operator, tile=tile), model)
@@ -404,59 +403,3 @@ def deconvolve(
                 next(gen)
             except StopIteration as stop:
                 return stop.value
-
-
-#: Chunk side of a lazy deconvolution when ``tile`` gives none (20 node spacings).
-LAZY_CHUNK = 1020
-
-
-def _deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
-    """:func:`deconvolve` of a dask array: ``map_overlap`` over chunks of ``config.tile`` px
-    (default :data:`LAZY_CHUNK`; at least the 204-px halo, as ``map_overlap`` needs) with the
-    tiles' halo, each chunk deconvolved in memory.
-
-    The chunks are the tiles of :func:`~napari_motion_deblur.tiling.tile_boxes`, so the result
-    equals ``deconvolve(numpy_image, ..., tile=chunk)``. What needs the whole image is settled
-    here, before anything is computed: the integer scale of a wide integer type (one pass
-    over the data) and an ``"auto"`` TV weight, measured on the central chunk.
-    """
-    import dask.array as da
-
-    check_image_layout(image.shape, image.dtype)
-    target = check_motion_or_psf(motion_or_psf, image.shape[:2], lazy=True)
-    align = node_spacing()  # the shared model's; the workers build their own
-    chunk = int(config.tile) if isinstance(config.tile, int) else LAZY_CHUNK
-    chunk = max(-(-chunk // align) * align, DECONVOLUTION_HALO)
-    planar = image if image.ndim == 3 else image[..., None]
-    rows, cols = (tuple(b - a for a, b in tile_segments(n, chunk, DECONVOLUTION_HALO))
-                  for n in planar.shape[:2])
-    planar = planar.rechunk((rows, cols, planar.shape[2]))
-    # the in-memory rule, negatives refused now (wide integer types: one pass over the data)
-    scale = integer_scale(planar) if np.issubdtype(planar.dtype, np.integer) else 1.0
-    regularization = config.regularization
-    if regularization == "auto":
-        r, c = (planar.shape[0] - chunk) // 2, (planar.shape[1] - chunk) // 2
-        centre = np.asarray(planar[max(r, 0):max(r, 0) + chunk, max(c, 0):max(c, 0) + chunk])
-        regularization = regularization_weight(config, centre.astype(np.float32) / scale)
-    block_settings = config.replace(tile=None, regularization=regularization)
-    is_field = isinstance(target, MotionField)
-    motion = None
-    if isinstance(target, LazyMotionField):  # an estimate of this image: stays lazy
-        motion = da.stack([target.length, target.angle], axis=-1).rechunk((rows, cols, 2))
-    elif is_field:
-        motion = da.from_array(np.stack([target.length, target.angle], axis=-1),
-                               chunks=(rows, cols, 2))
-    depth = {0: DECONVOLUTION_HALO, 1: DECONVOLUTION_HALO, 2: 0}
-
-    def run(block, motion_block=None):
-        values = block.astype(np.float32) / np.float32(scale) if scale != 1.0 else block
-        blur_here = (MotionField(motion_block[..., 0], motion_block[..., 1]) if is_field
-                     else target)
-        # model=None: each worker process builds (or reuses) its own, from the disk cache
-        out = deconvolve(values, blur_here, settings=block_settings)
-        return out.reshape(block.shape).astype(np.float32)
-
-    arrays = (planar, motion) if is_field else (planar,)
-    result = da.map_overlap(run, *arrays, depth=depth, boundary="none", dtype=np.float32,
-                            align_arrays=False)
-    return result if image.ndim == 3 else result[..., 0]

@@ -126,7 +126,7 @@ def current_index(layer, viewer) -> tuple[int, ...]:
                  for c, n in zip(coords, shape, strict=True))
 
 
-def read_planes(layer, indices, preview: bool = False) -> tuple[list, IntensityMap]:
+def read_planes(layer, indices) -> tuple[list, IntensityMap]:
     """The planes of ``layer`` at ``indices`` (raw values) and their :class:`IntensityMap`.
 
     The planes are read now, except those of a dask layer: they stay dask arrays, read by the

@@ -211,7 +211,7 @@ class DeblurWidget(Container):
             indices = list(np.ndindex(*layer.data.shape[:lead]))
         else:
             indices = [current_index(layer, self._viewer)]
-        planes_raw, self._map = read_planes(layer, indices, preview)
+        planes_raw, self._map = read_planes(layer, indices)
         self._start_plane = planes_raw[0]  # a single plane's result starts as it
         planes = tuple((idx, self._map.to_unit(p)) for idx, p in zip(indices, planes_raw,
                                                                     strict=True))
