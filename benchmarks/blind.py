@@ -169,6 +169,16 @@ def _chain_pcg_norefine(blurred, raw):
     return deblur(blurred, settings=_pcg_settings(False))
 
 
+def _chain_fixedtv(blurred, raw):
+    """``deblur()`` with its TV weight always starting from twice the non-blind default
+    (``DeblurSettings(confirmed_base=None)``): the chain shipped before the weight followed
+    the estimate's confidence."""
+    defaults = DeblurSettings(confirmed_base=None)
+    settings = defaults.replace(estimation=defaults.estimation.replace(device="cpu"),
+                                deconvolution=defaults.deconvolution.replace(device="cpu"))
+    return deblur(blurred, settings=settings)
+
+
 def _chain_scaled(scale):
     def run(blurred, raw):
         return deblur(blurred, device="cpu", length_scale=scale)
@@ -189,6 +199,7 @@ CHAINS = {
                        threshold=4.0, scale=0.7),
     "exact": _chain("`check4` with the exact per-pixel data term (tried, not kept for blind)",
                     threshold=4.0, operator="exact"),
+    "fixedtv": _chain_fixedtv,
     "deblur": _chain_deblur,
     "norefine": _chain_norefine,
     "nocamera": _chain_nocamera,

@@ -93,7 +93,8 @@ def main(argv=None):
         start = time.perf_counter()
         estimate = estimate_with_confidence(blurry, settings=settings.estimation)
         used = estimate.for_deblurring(settings.length_scale)
-        unrefined = deconvolve(blurry, used, settings=settings.deconvolution)
+        config = settings.deconvolution_for(float(np.mean(estimate.confidence)))
+        unrefined = deconvolve(blurry, used, settings=config)
         result = refine(unrefined, blurry, used)
         seconds = time.perf_counter() - start
         figure(path.stem, [blurry, unrefined, result], estimate.field,
@@ -103,7 +104,8 @@ def main(argv=None):
               f"estimated length median {np.median(estimate.field.length):.1f} px "
               f"(90th percentile {np.percentile(estimate.field.length, 90):.1f}), "
               f"confirmed {100 * np.mean(estimate.confidence >= 0.5):.0f} % of the image; "
-              f"deconvolved with median {np.median(used.length):.1f} px", flush=True)
+              f"deconvolved with median {np.median(used.length):.1f} px, TV weight base "
+              f"{config.base:.5f}", flush=True)
         if estimate.camera is not None:
             print(f"  {camera_fit_summary(estimate.camera)}", flush=True)
 

@@ -216,3 +216,24 @@ def test_solver_and_shrinkage_reach_the_job_and_the_record(qtbot, make_napari_vi
     widget.source.value, widget.psf_layer.value = "PSF layer", psf
     assert widget.solver.native.isHidden()  # a PSF has no per-pixel blur to solve with
     assert widget.snapshot().settings.solver == "irc"
+
+
+@pytest.mark.parametrize("confirmed, factor", [(1.0, 1.0), (0.5, 1.5), (None, 2.0)])
+def test_an_estimates_tv_weight_follows_its_confidence_as_in_deblur(make_napari_viewer,
+                                                                    confirmed, factor):
+    viewer = make_napari_viewer()
+    sample = make_sample("photograph", size=64)
+    image = viewer.add_image(sample.blurred, name="photo")
+    confidence = (None if confirmed is None
+                  else np.full(sample.blurred.shape[:2], confirmed, np.float32))
+    data, kwargs, _ = field_layer_data(sample.field, "photo motion", source="estimate",
+                                       confidence=confidence)
+    viewer.add_vectors(data, **kwargs)
+    widget = _widget(viewer)
+    widget.image.value = image
+    assert widget.regularization.value == pytest.approx(BLIND_REGULARIZATION)
+    job = widget.snapshot()
+    assert job.settings.regularization == "auto"
+    assert job.settings.base == pytest.approx(factor * DEFAULT_LAMBDA)
+    widget.source.value = "Uniform motion"  # a known motion: the non-blind weight, typed as is
+    assert widget.snapshot().settings.base == pytest.approx(DEFAULT_LAMBDA)

@@ -16,7 +16,12 @@ from napari.utils.interactions import (
 )
 
 from napari_motion_deblur.estimation.api import BLIND_REGULARIZATION
-from napari_motion_deblur.gui.field_editing import FIELD_KEY, ORIGINAL_KEY, field_layer_data
+from napari_motion_deblur.gui.field_editing import (
+    CONFIDENCE_KEY,
+    FIELD_KEY,
+    ORIGINAL_KEY,
+    field_layer_data,
+)
 from napari_motion_deblur.gui.sample_data import truth_name
 from napari_motion_deblur.gui.widgets.launch import TAB_TITLES, setup_demo_viewer
 from napari_motion_deblur.motion import MotionField
@@ -118,10 +123,14 @@ def test_tour_estimate_edit_deblur_uses_the_edited_estimate(qtbot, make_napari_v
     [job] = jobs
     assert job.motion is edited  # the estimated, edited field, not the ground truth
     assert job.motion is not viewer.layers[TRUTH].metadata[FIELD_KEY]
-    # the blind default weight means deblur()'s: from the noise level, starting at that weight
+    # the blind default weight means deblur()'s: from the noise level, starting between that
+    # weight and the non-blind one as the estimate's confidence says
     assert deblur.regularization.value == pytest.approx(BLIND_REGULARIZATION)
     assert job.settings.regularization == "auto"
-    assert job.settings.base == pytest.approx(BLIND_REGULARIZATION)
+    confidence = float(np.mean(motion.metadata[CONFIDENCE_KEY]))
+    assert job.settings.base == pytest.approx(
+        DeblurSettings().deconvolution_for(confidence).base)
+    assert DEFAULT_LAMBDA <= job.settings.base <= BLIND_REGULARIZATION
     # an estimate is deblurred with the blind settings (the node operator), not non-blind ones
     blind = DeblurSettings().deconvolution
     assert (job.settings.operator, job.settings.saturation) == (blind.operator, blind.saturation)

@@ -181,3 +181,43 @@ def test_deblur_keywords_and_settings_object_give_the_blind_defaults(monkeypatch
     assert blind.operator == "nodes" and blind.regularization == "auto"
     with pytest.raises(ValueError, match="DeblurSettings"):
         api.deblur(image, settings=DeconvolutionSettings())
+
+
+def test_blind_tv_weight_moves_to_the_non_blind_base_as_the_estimate_is_confirmed():
+    settings = DeblurSettings()
+    blind = settings.deconvolution
+    assert blind.base == pytest.approx(2 * DEFAULT_LAMBDA)
+    assert settings.deconvolution_for(0.0) == blind
+    assert settings.deconvolution_for(None) == blind  # not known: nothing confirmed
+    assert settings.deconvolution_for(1.0).base == pytest.approx(DEFAULT_LAMBDA)
+    assert settings.deconvolution_for(0.25).base == pytest.approx(1.75 * DEFAULT_LAMBDA)
+    assert settings.deconvolution_for(1.0).replace(base=blind.base) == blind  # only the base
+    assert DeblurSettings(confirmed_base=None).deconvolution_for(1.0) == blind
+    assert DeblurSettings(confirmed_base=0.004).deconvolution_for(0.5).base == pytest.approx(
+        0.0028)
+    for bad in (-0.001, float("nan"), float("inf"), "low", True):
+        with pytest.raises(ValueError, match="confirmed_base"):
+            DeblurSettings(confirmed_base=bad)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="confidence"):
+            settings.deconvolution_for(bad)
+
+
+@pytest.mark.parametrize("confirmed", [0.0, 0.5, 1.0])
+def test_deblur_deconvolves_with_the_weight_of_its_estimates_confidence(monkeypatch,
+                                                                        confirmed):
+    from napari_motion_deblur.estimation import api
+
+    seen = []
+    image = np.random.default_rng(7).uniform(0, 1, (48, 48)).astype(np.float32)
+    field = MotionField.uniform(image.shape, 9.0, 30.0)
+    confidence = np.zeros(image.shape, np.float32)
+    confidence[:, : int(round(48 * confirmed))] = 1.0  # mean = confirmed
+    monkeypatch.setattr(api, "estimate_with_confidence", lambda image, settings: (
+        api.MotionEstimate(field, confidence)))
+    monkeypatch.setattr(api, "deconvolve", lambda image, field, settings: (
+        seen.append(settings), np.zeros_like(image))[1])
+    api.deblur(image, device="cpu")
+    [used] = seen
+    assert used.base == pytest.approx((2.0 - confirmed) * DEFAULT_LAMBDA)
+    assert used.regularization == "auto" and used.operator == "nodes"

@@ -304,7 +304,11 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
         the default is cautious. Use 1 to deconvolve with the estimate as it is.
     regularization : float or "auto"
         IRC-Net's TV weight; ``"auto"`` (default) sets it from the image's measured noise
-        level, starting from twice the non-blind default (robustness to estimation errors).
+        level, starting from twice the non-blind default (robustness to estimation errors)
+        where the cepstrum confirms nothing and from the non-blind default where it confirms
+        the whole estimate, linearly in the mean confidence between (see
+        :meth:`~napari_motion_deblur.settings.DeblurSettings.deconvolution_for`; a dask image
+        starts from twice the default).
     saturation : float, optional
         Observed values at or above this level count as clipped highlights and are left out of
         the data term (see :func:`~napari_motion_deblur.deconvolution.deconvolve`).
@@ -335,4 +339,6 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
         raise ValueError(f"settings must be a DeblurSettings, got {type(settings).__name__}")
     estimate = estimate_with_confidence(image, settings=settings.estimation)
     field = estimate.for_deblurring(settings.length_scale)
-    return deconvolve(image, field, settings=settings.deconvolution), field
+    # A lazy estimate's confidence is not known before it is computed: nothing confirmed.
+    confidence = None if is_dask(estimate.confidence) else float(np.mean(estimate.confidence))
+    return deconvolve(image, field, settings=settings.deconvolution_for(confidence)), field

@@ -33,6 +33,7 @@ from ._common import (
     follow_motion_layers,
     layer_choices,
     layer_field,
+    mean_confidence,
     read_planes,
     resolve_device_name,
     short_dock_title,
@@ -228,7 +229,8 @@ class DeblurWidget(Container):
         # Left at the blind default, an estimate's weight follows the noise level as in
         # deblur() ("auto" from that default); a typed value is used as it is.
         estimated = self._estimated()
-        base = DeblurSettings().deconvolution if estimated else DeconvolutionSettings()
+        base = (DeblurSettings().deconvolution_for(mean_confidence(self.motion_layer.value))
+                if estimated else DeconvolutionSettings())
         weight = float(self.regularization.value)
         if estimated and np.isclose(weight, BLIND_REGULARIZATION):
             weight = "auto"

@@ -1,0 +1,106 @@
+"""Deblurring less where the estimate is unconfirmed: what it can gain (held-out Train400 only).
+
+For each case of the blind benchmark's held-out split (``blind.py --tuning``: the three field
+kinds, moderate and severe, linear and realistic), ``deblur()`` as shipped gives ``x`` from the
+blurry ``y``. Two ways of keeping less of the restoration ``x - y`` are scored against it:
+
+* *tempering* by the estimate's confidence ``c`` (the cepstral check, in [0, 1]):
+  ``y + (w + (1 - w) c) (x - y)``, so unconfirmed pixels keep the share ``w``;
+* the *oracle* blend: per case the best single ``y + a (x - y)``, ``a`` in 0, 0.1, ..., 1.5,
+  chosen with the sharp image: the most any one weight per image could gain.
+
+The first half of the images and the second are reported apart (choose / check).
+
+    python benchmarks/blend_ceiling.py [--data ../shared/data] [--images 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import DATA, machine, psnr, save
+from blind import KINDS, SETS, VARIANTS, centre_crop
+
+from napari_motion_deblur.deconvolution import deconvolve
+from napari_motion_deblur.estimation.api import estimate_with_confidence
+from napari_motion_deblur.physics.degradation import degrade
+from napari_motion_deblur.settings import DeblurSettings
+from napari_motion_deblur.training.motionnet import folder_split
+
+SHARES = (0.6, 0.7, 0.8)
+ORACLE = np.round(np.arange(0.0, 1.51, 0.1), 2)
+
+
+def run_case(sharp, kind, max_length, variant, seed):
+    field = KINDS[kind](sharp.shape[:2], np.random.default_rng(seed), max_length=max_length)
+    obs = degrade(sharp, field, seed, realistic=variant == "realistic")
+    y = obs.blurred
+    settings = DeblurSettings()
+    estimate = estimate_with_confidence(y, settings=settings.estimation.replace(device="cpu"))
+    used = estimate.for_deblurring(settings.length_scale)
+    confidence = estimate.confidence  # gray images: (H, W), as the result
+    x = deconvolve(y, used, settings=settings.deconvolution_for(
+        float(np.mean(confidence))).replace(device="cpu"))
+    row = {"kind": kind, "variant": variant, "confidence": float(np.mean(confidence)),
+           "psnr_blurry": psnr(y, obs.sharp), "psnr_deblur": psnr(x, obs.sharp)}
+    for w in SHARES:
+        row[f"psnr_temper{w:g}"] = psnr(y + (w + (1 - w) * confidence) * (x - y), obs.sharp)
+    row["psnr_oracle"] = max(psnr(y + a * (x - y), obs.sharp) for a in ORACLE)
+    return row
+
+
+def table(title, rows):
+    columns = ["deblur", *(f"temper{w:g}" for w in SHARES), "oracle"]
+    lines = [f"### {title}", "", "| variant | cases | PSNR blurry | " + " | ".join(
+        f"gain {c}" for c in columns) + " | below blurry: " + " / ".join(columns[:-1]) + " |",
+        "|---|---|---|" + "---|" * (len(columns) + 1)]
+    for variant in VARIANTS:
+        group = [r for r in rows if r["variant"] == variant]
+        gains = [np.mean([r[f"psnr_{c}"] - r["psnr_blurry"] for r in group]) for c in columns]
+        below = [sum(r[f"psnr_{c}"] < r["psnr_blurry"] for r in group) for c in columns[:-1]]
+        lines.append(f"| {variant} | {len(group)} | "
+                     f"{np.mean([r['psnr_blurry'] for r in group]):.2f} | "
+                     + " | ".join(f"{g:+.3f}" for g in gains) + " | "
+                     + " / ".join(str(b) for b in below) + " |")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--images", type=int, default=24, help="held-out images (two halves)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    held_out = folder_split(args.data / "train400")[1][: args.images]
+    half = args.images // 2
+    rows, seed = [], 5000
+    start = time.time()
+    for i, image in enumerate(held_out):
+        sharp = centre_crop(image)
+        for set_name, max_length in SETS.items():
+            for kind in KINDS:
+                for variant in VARIANTS:
+                    seed += 1
+                    row = run_case(sharp, kind, max_length, variant, seed)
+                    rows.append({**row, "image": i, "set": set_name,
+                                 "half": "choose" if i < half else "check"})
+        print(f"image {i + 1}/{len(held_out)} ({time.time() - start:.0f} s)", flush=True)
+    lines = ["# Deblurring less where unconfirmed: tempering and the per-image oracle", "",
+             *(part.replace("\n  ", " ") if part.startswith("*") else part.replace("\n", " ")
+               for part in __doc__.split("\n\n")[1:4]), "",
+             "Gains in dB over the blurry input (mean); below blurry = cases under the blurry "
+             "input's PSNR.", "", f"Machine: {machine(args.threads)}.", ""]
+    lines += table(f"choose: images 1-{half}", [r for r in rows if r["half"] == "choose"])
+    lines += [""] + table(f"check: images {half + 1}-{args.images}",
+                          [r for r in rows if r["half"] == "check"])
+    save("blend_ceiling", {"machine": machine(args.threads), "rows": rows,
+                           "shares": SHARES}, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
