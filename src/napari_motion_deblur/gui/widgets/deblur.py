@@ -23,7 +23,13 @@ from ..._validation import is_dask
 from ...deconvolution import resolve_device
 from ...estimation.api import BLIND_REGULARIZATION
 from ...motion import MAX_LENGTH
-from ...settings import MODELS, SOLVERS, DeblurSettings, DeconvolutionSettings
+from ...settings import (
+    CONFIRMED_BASE,
+    MODELS,
+    SOLVERS,
+    DeblurSettings,
+    DeconvolutionSettings,
+)
 from ...solvers.irc import DEFAULT_LAMBDA, MAX_STAGES
 from ..field_editing import ORIGINAL_KEY, SOURCE_KEY
 from ..io import RECORD_KEY
@@ -76,8 +82,12 @@ class DeblurWidget(Container):
         self.psf_layer = ComboBox(label="PSF layer", choices=layer_choices(viewer, "image"))
         self.stages = SpinBox(label="Stages", min=1, max=MAX_STAGES, value=5)
         self.iterations = SpinBox(label="Iterations", min=1, max=10, value=2)
-        self.regularization = FloatSpinBox(label="Regularization", min=0.0, max=0.1,
-                                           step=0.0001, value=DEFAULT_LAMBDA)
+        self.regularization = FloatSpinBox(
+            label="Regularization", min=0.0, max=0.1, step=0.0001, value=DEFAULT_LAMBDA,
+            tooltip=f"TV weight. For an estimate, the default {BLIND_REGULARIZATION:g} means "
+            f"deblur()'s rule: from the noise level, starting at {BLIND_REGULARIZATION:g} where "
+            f"nothing is confirmed and at {CONFIRMED_BASE:g} where the whole estimate is; a "
+            "typed value is used as it is")
         self.regularization.native.setDecimals(5)
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self.clean_up = ComboBox(label="Learned clean-up", choices=CLEAN_UP, value="auto",
