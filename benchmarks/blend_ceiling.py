@@ -17,13 +17,12 @@ The first half of the images and the second are reported apart (choose / check).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from _common import DATA, machine, psnr, save
-from blind import KINDS, SETS, VARIANTS, centre_crop
+from blind import KINDS, VARIANTS, held_out_rows
 
 from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation.api import estimate_with_confidence
@@ -43,8 +42,7 @@ def run_case(sharp, kind, max_length, variant, seed):
     estimate = estimate_with_confidence(y, settings=settings.estimation.replace(device="cpu"))
     used = estimate.for_deblurring(settings.length_scale)
     confidence = estimate.confidence  # gray images: (H, W), as the result
-    x = deconvolve(y, used, settings=settings.deconvolution_for(
-        float(np.mean(confidence))).replace(device="cpu"))
+    x = deconvolve(y, used, settings=settings.deconvolution_for(confidence).replace(device="cpu"))
     row = {"kind": kind, "variant": variant, "confidence": float(np.mean(confidence)),
            "psnr_blurry": psnr(y, obs.sharp), "psnr_deblur": psnr(x, obs.sharp)}
     for w in SHARES:
@@ -77,26 +75,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     held_out = folder_split(args.data / "train400")[1][: args.images]
-    half = args.images // 2
-    rows, seed = [], 5000
-    start = time.time()
-    for i, image in enumerate(held_out):
-        sharp = centre_crop(image)
-        for set_name, max_length in SETS.items():
-            for kind in KINDS:
-                for variant in VARIANTS:
-                    seed += 1
-                    row = run_case(sharp, kind, max_length, variant, seed)
-                    rows.append({**row, "image": i, "set": set_name,
-                                 "half": "choose" if i < half else "check"})
-        print(f"image {i + 1}/{len(held_out)} ({time.time() - start:.0f} s)", flush=True)
+    half = len(held_out) // 2
+    rows = held_out_rows(held_out, run_case, seed=5000)
     lines = ["# Deblurring less where unconfirmed: tempering and the per-image oracle", "",
              *(part.replace("\n  ", " ") if part.startswith("*") else part.replace("\n", " ")
                for part in __doc__.split("\n\n")[1:4]), "",
              "Gains in dB over the blurry input (mean); below blurry = cases under the blurry "
              "input's PSNR.", "", f"Machine: {machine(args.threads)}.", ""]
     lines += table(f"choose: images 1-{half}", [r for r in rows if r["half"] == "choose"])
-    lines += [""] + table(f"check: images {half + 1}-{args.images}",
+    lines += [""] + table(f"check: images {half + 1}-{len(held_out)}",
                           [r for r in rows if r["half"] == "check"])
     save("blend_ceiling", {"machine": machine(args.threads), "rows": rows,
                            "shares": SHARES}, "\n".join(lines))

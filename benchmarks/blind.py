@@ -231,6 +231,25 @@ def centre_crop(image: np.ndarray, side: int = SIDE) -> np.ndarray:
     return np.ascontiguousarray(image[r : r + side, c : c + side])
 
 
+def held_out_rows(images, run_case, seed: int) -> list[dict]:
+    """``run_case(sharp, kind, max_length, variant, seed)`` on every case of each held-out
+    image (its centre crop; the sets x kinds x variants, seeds counting up from ``seed + 1``),
+    each row tagged with its image, set and half (``"choose"``: the first half of the images,
+    ``"check"``: the rest). Prints the progress image by image."""
+    rows, half, start = [], len(images) // 2, time.time()
+    for i, image in enumerate(images):
+        sharp = centre_crop(image)
+        for set_name, max_length in SETS.items():
+            for kind in KINDS:
+                for variant in VARIANTS:
+                    seed += 1
+                    row = run_case(sharp, kind, max_length, variant, seed)
+                    rows.append({**row, "image": i, "set": set_name,
+                                 "half": "choose" if i < half else "check"})
+        print(f"image {i + 1}/{len(images)} ({time.time() - start:.0f} s)", flush=True)
+    return rows
+
+
 def load(folder: Path, count: int, first: int = 0) -> list[tuple[str, np.ndarray]]:
     files = sorted(Path(folder).glob("*.png"))[first : first + count]
     if not files:

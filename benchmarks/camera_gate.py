@@ -14,13 +14,12 @@ half of the images and checked on the second half.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from _common import DATA, machine, psnr, save
-from blind import KINDS, SETS, VARIANTS, centre_crop, luminance_of
+from blind import KINDS, VARIANTS, centre_crop, held_out_rows, luminance_of
 
 from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation.api import MotionEstimate, estimate_with_confidence
@@ -104,29 +103,18 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     every_held_out = folder_split(args.data / "train400")[1]
     held_out = every_held_out[: args.images]
-    half = args.images // 2
+    half = len(held_out) // 2
     sharp_rows = [sharp_case(centre_crop(image), k) for k, image in enumerate(every_held_out)]
     print(f"sharp images: camera model used on {sum(r['accepted'] for r in sharp_rows)} of "
           f"{len(sharp_rows)}", flush=True)
-    rows, seed = [], 900
-    start = time.time()
-    for i, image in enumerate(held_out):
-        sharp = centre_crop(image)
-        for set_name, max_length in SETS.items():
-            for kind in KINDS:
-                for variant in VARIANTS:
-                    seed += 1
-                    row = run_case(sharp, kind, max_length, variant, seed)
-                    rows.append({**row, "image": i, "set": set_name,
-                                 "half": "choose" if i < half else "check"})
-        print(f"image {i + 1}/{len(held_out)} ({time.time() - start:.0f} s)", flush=True)
+    rows = held_out_rows(held_out, run_case, seed=900)
     lines = ["# Camera model: acceptance thresholds (held-out Train400 images)", "",
              __doc__.split("\n\n")[1].replace("\n", " "), "",
              f"Cells: mean PSNR (dB) with the gate (cases where the camera model is used / "
              f"cases). Shipped: margin {MIN_MARGIN:g}, residual {MAX_RESIDUAL:g} (bold).", "",
              f"Machine: {machine(args.threads)}.", ""]
     lines += table(f"choose: images 1-{half}", [r for r in rows if r["half"] == "choose"])
-    lines += [""] + table(f"check: images {half + 1}-{args.images}",
+    lines += [""] + table(f"check: images {half + 1}-{len(held_out)}",
                           [r for r in rows if r["half"] == "check"])
     lines += ["", f"Unblurred held-out images (noise 0.01 only), shipped thresholds: the camera "
               f"model was used on {sum(r['accepted'] for r in sharp_rows)} of "

@@ -93,7 +93,7 @@ def main(argv=None):
         start = time.perf_counter()
         estimate = estimate_with_confidence(blurry, settings=settings.estimation)
         used = estimate.for_deblurring(settings.length_scale)
-        config = settings.deconvolution_for(float(np.mean(estimate.confidence)))
+        config = settings.deconvolution_for(estimate.confidence)
         unrefined = deconvolve(blurry, used, settings=config)
         result = refine(unrefined, blurry, used)
         seconds = time.perf_counter() - start

@@ -201,6 +201,15 @@ def test_blind_tv_weight_moves_to_the_non_blind_base_as_the_estimate_is_confirme
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="confidence"):
             settings.deconvolution_for(bad)
+    # a confidence map counts by its mean; a lazy (dask) one is not known yet
+    half = np.zeros((8, 8), np.float32)
+    half[:, :4] = 1.0
+    assert settings.deconvolution_for(half) == settings.deconvolution_for(0.5)
+    for bad in (np.full((4, 4), 2.0), np.array(["a"]), True):
+        with pytest.raises(ValueError, match="confidence"):
+            settings.deconvolution_for(bad)
+    da = pytest.importorskip("dask.array")
+    assert settings.deconvolution_for(da.ones((8, 8), chunks=4)) == blind
 
 
 @pytest.mark.parametrize("confirmed", [0.0, 0.5, 1.0])

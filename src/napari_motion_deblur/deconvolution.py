@@ -386,16 +386,13 @@ def deconvolve(
     ValueError
         For an unusable image, field, PSF or parameter (the message says what is accepted).
     """
-    if is_dask(image):
-        config = _with_model(deconvolution_settings(
-            settings, stages=stages, iterations=iterations, regularization=regularization,
-            device=device, saturation=saturation, operator=operator, tile=tile), model)
-        from .lazy_deconvolution import deconvolve_lazy
-
-        return deconvolve_lazy(image, motion_or_psf, config)
     config = _with_model(deconvolution_settings(
         settings, stages=stages, iterations=iterations, regularization=regularization,
         device=device, saturation=saturation, operator=operator, tile=tile), model)
+    if is_dask(image):
+        from .lazy_deconvolution import deconvolve_lazy
+
+        return deconvolve_lazy(image, motion_or_psf, config)
     with torch.no_grad():
         gen = _steps(image, motion_or_psf, config, model, snapshots=False)
         while True:

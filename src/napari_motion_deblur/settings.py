@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ._validation import device_name, is_count, is_finite_number
+import numpy as np
+
+from ._validation import device_name, is_count, is_dask, is_finite_number
 from .tiling import DEFAULT_MEMORY_BUDGET, MIN_TILE
 
 #: Default TV weight (anisotropic TV) of a known field, tuned for noise sigma ~ 0.01.
@@ -294,27 +296,33 @@ class DeblurSettings:
             raise ValueError("confirmed_base must be a finite number >= 0 or None, got "
                              f"{self.confirmed_base!r}")
 
-    def deconvolution_for(self, confidence: float | None) -> DeconvolutionSettings:
-        """The deconvolution settings for an estimate whose mean confidence is ``confidence``.
+    def deconvolution_for(self, confidence) -> DeconvolutionSettings:
+        """The deconvolution settings for an estimate with this confidence.
 
         Parameters
         ----------
-        confidence : float or None
-            The mean of the estimate's confidence map, in [0, 1]; None (not known, e.g. a lazy
-            estimate not yet computed) counts as nothing confirmed.
+        confidence : array_like, float or None
+            The estimate's confidence map (values in [0, 1]; its mean is used) or that mean.
+            None or a dask array (a lazy estimate, not computed yet) counts as nothing
+            confirmed.
 
         Returns
         -------
         DeconvolutionSettings
             ``deconvolution`` with its ``base`` moved toward ``confirmed_base``.
         """
-        if self.confirmed_base is None or confidence is None:
+        if self.confirmed_base is None or confidence is None or is_dask(confidence):
             return self.deconvolution
-        if not (is_finite_number(confidence) and 0.0 <= confidence <= 1.0):
-            raise ValueError(f"confidence must be a number in [0, 1], got {confidence!r}")
+        try:  # float64 accumulation, no float64 copy of a large map
+            mean = float(np.mean(confidence, dtype=np.float64))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"confidence must be a map or number in [0, 1], got "
+                             f"{confidence!r}") from err
+        if isinstance(confidence, bool) or not 0.0 <= mean <= 1.0:  # NaN fails too
+            raise ValueError(f"confidence must be a map or number in [0, 1], got "
+                             f"{confidence!r}")
         base = self.deconvolution.base
-        return self.deconvolution.replace(
-            base=float(base + (self.confirmed_base - base) * float(confidence)))
+        return self.deconvolution.replace(base=base + (self.confirmed_base - base) * mean)
 
     def replace(self, **changes) -> DeblurSettings:
         """A copy with some fields changed (validated again)."""

@@ -339,6 +339,5 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
         raise ValueError(f"settings must be a DeblurSettings, got {type(settings).__name__}")
     estimate = estimate_with_confidence(image, settings=settings.estimation)
     field = estimate.for_deblurring(settings.length_scale)
-    # A lazy estimate's confidence is not known before it is computed: nothing confirmed.
-    confidence = None if is_dask(estimate.confidence) else float(np.mean(estimate.confidence))
-    return deconvolve(image, field, settings=settings.deconvolution_for(confidence)), field
+    config = settings.deconvolution_for(estimate.confidence)  # lazy: nothing confirmed
+    return deconvolve(image, field, settings=config), field

@@ -77,8 +77,7 @@ def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False
     blurry = np.clip(obs.blurred[:side, :side], 0.0, 1.0).astype(np.float32)
     estimate = estimate_with_confidence(blurry, settings=settings.estimation)
     used = estimate.for_deblurring(settings.length_scale)
-    result = deconvolve(blurry, used, settings=settings.deconvolution_for(
-        float(np.mean(estimate.confidence))))
+    result = deconvolve(blurry, used, settings=settings.deconvolution_for(estimate.confidence))
     length = np.where(used.length > 1.0, used.length, 0.0)
     return np.stack([result, blurry, length, obs.sharp[:side, :side]]).astype(np.float32)
 

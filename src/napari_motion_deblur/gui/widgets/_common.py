@@ -156,15 +156,6 @@ def layer_field(layer, shape: tuple[int, int] | None = None) -> MotionField:
     return vectors_to_field(data, shape)
 
 
-def mean_confidence(layer) -> float | None:
-    """The mean of the estimate's confidence a motion layer carries (None without one): blind
-    deblurring's TV weight follows it (see ``DeblurSettings.deconvolution_for``)."""
-    confidence = layer.metadata.get(CONFIDENCE_KEY) if layer is not None else None
-    if confidence is None:
-        return None
-    return float(np.clip(np.mean(np.asarray(confidence, np.float32)), 0.0, 1.0))
-
-
 def set_layer_field(layer, field: MotionField, spacing: int | None = None) -> None:
     """Show ``field`` in a motion Vectors layer: dense field, streaks and colours together."""
     spacing = spacing or layer.metadata.get(SPACING_KEY)

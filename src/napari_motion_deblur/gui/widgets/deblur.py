@@ -31,7 +31,7 @@ from ...settings import (
     DeconvolutionSettings,
 )
 from ...solvers.irc import DEFAULT_LAMBDA, MAX_STAGES
-from ..field_editing import ORIGINAL_KEY, SOURCE_KEY
+from ..field_editing import CONFIDENCE_KEY, ORIGINAL_KEY, SOURCE_KEY
 from ..io import RECORD_KEY
 from ._common import (
     DEVICES,
@@ -39,7 +39,6 @@ from ._common import (
     follow_motion_layers,
     layer_choices,
     layer_field,
-    mean_confidence,
     read_planes,
     resolve_device_name,
     short_dock_title,
@@ -239,8 +238,9 @@ class DeblurWidget(Container):
         # Left at the blind default, an estimate's weight follows the noise level as in
         # deblur() ("auto" from that default); a typed value is used as it is.
         estimated = self._estimated()
-        base = (DeblurSettings().deconvolution_for(mean_confidence(self.motion_layer.value))
-                if estimated else DeconvolutionSettings())
+        base = (DeblurSettings().deconvolution_for(
+            self.motion_layer.value.metadata.get(CONFIDENCE_KEY)) if estimated
+            else DeconvolutionSettings())
         weight = float(self.regularization.value)
         if estimated and np.isclose(weight, BLIND_REGULARIZATION):
             weight = "auto"
