@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ._generators import run_to_end
 from ._validation import (
     FloatSource,
     check_motion_or_psf,
@@ -394,9 +395,4 @@ def deconvolve(
 
         return deconvolve_lazy(image, motion_or_psf, config)
     with torch.no_grad():
-        gen = _steps(image, motion_or_psf, config, model, snapshots=False)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value
+        return run_to_end(_steps(image, motion_or_psf, config, model, snapshots=False))

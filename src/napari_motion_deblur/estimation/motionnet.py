@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._generators import run_to_end
 from .._validation import luminance
 from ..motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
 from ..settings import MAX_PASSES, check_passes
@@ -357,12 +358,7 @@ def predict(model: MotionNet, lum: np.ndarray, device="cpu", passes: int = 1,
     tile, overlap, batch : int
         Tiling of large images (pixels) and tiles per forward pass.
     """
-    passes_run = iter_predict(model, lum, device, passes, tile, overlap, batch)
-    while True:
-        try:
-            next(passes_run)
-        except StopIteration as done:
-            return done.value
+    return run_to_end(iter_predict(model, lum, device, passes, tile, overlap, batch))
 
 
 def iter_predict(model: MotionNet, lum: np.ndarray, device="cpu", passes: int = 1,

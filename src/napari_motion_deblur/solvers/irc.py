@@ -20,8 +20,6 @@ the regularizer fills the margin. The estimate is cropped back to the image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -36,9 +34,10 @@ from ..physics.inverse_filters import (
 )
 from ..physics.kernels import BANK_RADIUS, bank_kernels, odd_square
 from ..physics.operators import DEFAULT_STRIDE, mix_bank, node_mixture
-from ..physics.patches import PatchGrid, centred_spectrum, symmetric_indices
+from ..physics.patches import PatchGrid, symmetric_indices
 from ..physics.reference import PerPixelBlur
 from ..settings import DEFAULT_LAMBDA, MAX_STAGES
+from .node_filters import NodeSpectra, Operators
 
 #: Streak samples per pixel of the exact data term (see :class:`PerPixelBlur`).
 EXACT_SAMPLES_PER_PIXEL = 1.0
@@ -59,24 +58,6 @@ def gradients_adjoint(g: torch.Tensor) -> torch.Tensor:
 
 def soft_threshold(v: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     return torch.sign(v) * torch.clamp(v.abs() - tau, min=0.0)
-
-
-@dataclass
-class Operators:
-    """The blur ``K`` and inverse filters ``D`` of one deconvolution, as node filters.
-
-    ``blur`` is (nr, nc, k, k) and ``inverse`` (nr, nc, 3, s, s) (``nr = nc = 1``: the same
-    filters at every node); both act on the image extended by ``pad`` pixels per side, with
-    periodic boundaries, through ``grid``.
-    """
-
-    grid: PatchGrid
-    blur: torch.Tensor
-    inverse: torch.Tensor
-    pad: int
-    #: When set, the data term's blur ``K x`` is this exact per-pixel operator (on the extended
-    #: domain) instead of the node filters, which then only precondition (through ``inverse``).
-    exact: PerPixelBlur | None = None
 
 
 class IRCNet(nn.Module):
@@ -193,7 +174,7 @@ class IRCNet(nn.Module):
         mask[..., p : p + h, p : p + w] = 1.0
         if observed is not None:
             mask = mask * observed.to(y).index_select(-2, rows).index_select(-1, cols)
-        spectra = _NodeSpectra(grid, ops, self.gradient_filters)
+        spectra = NodeSpectra(grid, ops, self.gradient_filters)
         if solver == "pcg":
             if ops.exact is None:
                 raise ValueError("solver='pcg' needs the exact data term (a motion field with "
@@ -247,7 +228,7 @@ class IRCNet(nn.Module):
         z = soft_threshold(grad_x + beta, tau)
         return z, z - beta
 
-    def _pcg_stages(self, y, mask, spectra: _NodeSpectra, ops: Operators, n_stages: int,
+    def _pcg_stages(self, y, mask, spectra: NodeSpectra, ops: Operators, n_stages: int,
                     iterations: int, lam: float, shape: tuple[int, int]):
         """ADMM whose x-update is preconditioned conjugate gradients on the exact data term.
 
@@ -278,7 +259,7 @@ class IRCNet(nn.Module):
             blur = spectra.blur(r)
             h_hat = ((blur * spectra.inverse(r, 0) + spectra.coupling(r))
                      / (blur.abs() ** 2 + self.rho * gradient_power))
-            if spectra._keep:  # same module: the grid keeps its filter spectra
+            if spectra.keep:  # the grid is small enough to keep its filter spectra
                 kept[r] = h_hat
             return h_hat
 
@@ -329,87 +310,6 @@ class IRCNet(nn.Module):
 def _weighted_sum(pair: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     """``first * pair[:, 0] + second * pair[:, 1]`` for a (B, 2, ...) stack."""
     return first * pair[:, 0] + second * pair[:, 1]
-
-
-class _NodeSpectra:
-    """Filter spectra on the patch grid, computed once or per chunk of node rows.
-
-    Small grids keep every spectrum; large ones (beyond ``_KEEP_NODES`` nodes) recompute the
-    inverse filters' spectra chunk by chunk, which bounds peak memory (2048^2 in < 2 GB).
-    """
-
-    def __init__(self, grid: PatchGrid, ops: Operators, gradient_filters: torch.Tensor):
-        self.grid = grid
-        self.size = (grid.patch_size, grid.patch_size)
-        self.ops = ops
-        self.chunks = grid.chunks(_CHUNK_NODES)
-        self.g_hat = centred_spectrum(gradient_filters, self.size)
-        self._blur = None  # made on first use: the exact data term never asks for it
-        self._keep = grid.nodes[0] * grid.nodes[1] <= _KEEP_NODES or ops.inverse.shape[0] == 1
-        if self._keep:
-            self._inverse = centred_spectrum(ops.inverse, self.size)  # (nr, nc, 3, N, Nf)
-            self._coupling = self._couple(self._inverse[..., 1:, :, :])
-
-    def _rows(self, t: torch.Tensor, r) -> torch.Tensor:
-        return t if t.shape[0] == 1 else t[r[0] : r[1]]
-
-    def _couple(self, gradient_inverse_hat):
-        """``D1 G1 + D2 G2`` from the spectra of inverse-filter channels 1 and 2."""
-        return (gradient_inverse_hat[..., 0, :, :] * self.g_hat[0]
-                + gradient_inverse_hat[..., 1, :, :] * self.g_hat[1])
-
-    def blur(self, r) -> torch.Tensor:
-        if self._blur is None:
-            self._blur = centred_spectrum(self.ops.blur, self.size)
-        return self._rows(self._blur, r)
-
-    def inverse(self, r, channel: int) -> torch.Tensor:
-        if self._keep:
-            return self._rows(self._inverse, r)[..., channel, :, :]
-        return centred_spectrum(self.ops.inverse[r[0] : r[1], :, channel], self.size)
-
-    def coupling(self, r) -> torch.Tensor:
-        if self._keep:
-            return self._rows(self._coupling, r)
-        # Only the gradient channels: channel 0 is not part of the coupling.
-        return self._couple(centred_spectrum(self.ops.inverse[r[0] : r[1], :, 1:], self.size))
-
-    def of_image(self, image: torch.Tensor) -> torch.Tensor:
-        """Patch spectra of an image (B, H, W) -> (B, nr, nc, N, Nf)."""
-        if len(self.chunks) == 1:
-            return self.grid.spectra(image)
-        if torch.is_grad_enabled():
-            return torch.cat([self.grid.spectra(image, r) for r in self.chunks], dim=-4)
-        out = torch.empty(*image.shape[:-2], *self.grid.nodes, self.size[0], self.size[1] // 2 + 1,
-                          dtype=torch.complex64, device=image.device)
-        for r in self.chunks:
-            out[..., r[0] : r[1], :, :, :] = self.grid.spectra(image, r)
-        return out
-
-    def add_scaled(self, total: torch.Tensor, alpha: torch.Tensor, term: torch.Tensor):
-        """``total + alpha * term`` for spectra stacks; in place, by chunks, without autograd."""
-        if torch.is_grad_enabled():
-            return total + alpha[..., None, None] * term
-        scale = alpha[..., None, None]
-        for a, b in self.chunks:
-            total[..., a:b, :, :, :] += scale * term[..., a:b, :, :, :]
-        return total
-
-    def apply(self, spectrum_of_rows) -> torch.Tensor:
-        """Blend ``irfft2(spectrum_of_rows(r))`` over all chunks ``r`` into an image."""
-        canvas = None
-        for r in self.chunks:
-            patches = torch.fft.irfft2(spectrum_of_rows(r), s=self.size)
-            if canvas is None:
-                canvas = self.grid.new_canvas(patches.shape[:-4], patches)
-            canvas = self.grid.blend_into(canvas, patches, r[0])
-        return self.grid.crop(canvas)
-
-
-#: Node rows are processed in chunks of about this many nodes (bounds transient memory).
-_CHUNK_NODES = 128
-#: Up to this many nodes every filter spectrum is kept; beyond, inverse spectra are recomputed.
-_KEEP_NODES = 400
 
 
 def node_spacing(stride: int = DEFAULT_STRIDE, support: int = DEFAULT_SUPPORT) -> int:

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import __version__
 from ..._validation import integer_scale, is_dask
-from ...deconvolution import iter_deconvolve
+from ...deconvolution import iter_deconvolve, resolve_device
 from ...estimation.api import iter_estimate
 from ...motion import MotionField
 from ...settings import DeconvolutionSettings, EstimationSettings
@@ -183,3 +184,17 @@ def run_estimate(job: EstimateJob) -> Generator[EstimateUpdate | EstimateResult 
             yield EstimateResult(progress.estimate.for_deblurring(job.length_scale), confidence)
     except (ValueError, RuntimeError, MemoryError, OSError) as err:
         yield JobError(f"{type(err).__name__}: {err}")
+
+
+def deblur_record(input_name: str, motion: str, settings: DeconvolutionSettings,
+                  indices) -> dict:
+    """What a Deblur result layer records of how it was made (its ``RECORD_KEY`` metadata):
+    the input, the motion's origin, every setting, the device used and the planes."""
+    return {"input": input_name, "motion": motion, "stages": settings.stages,
+            "iterations": settings.iterations, "regularization": settings.regularization,
+            "regularization_base": settings.base, "saturation": settings.saturation,
+            "operator": settings.operator, "colour": settings.colour,
+            "refine": settings.refine, "solver": settings.solver, "model": settings.model,
+            "device": str(resolve_device(settings.device)),
+            "slices": [list(map(int, i)) for i in indices],
+            "package": f"napari-motion-deblur {__version__}"}

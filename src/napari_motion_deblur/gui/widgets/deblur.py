@@ -18,9 +18,7 @@ from magicgui.widgets import (
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from ... import __version__
 from ..._validation import is_dask
-from ...deconvolution import resolve_device
 from ...estimation.api import BLIND_REGULARIZATION
 from ...motion import MAX_LENGTH
 from ...settings import (
@@ -47,7 +45,7 @@ from ._common import (
     unwrap,
     widen_contrast,
 )
-from ._jobs import DeblurJob, DeblurUpdate, JobError, run_deblur
+from ._jobs import DeblurJob, DeblurUpdate, JobError, deblur_record, run_deblur
 from ._region import preview_crop, show_preview
 
 if TYPE_CHECKING:
@@ -257,16 +255,7 @@ class DeblurWidget(Container):
                                 else base.operator, model=self.shrinkage.value)
         job = DeblurJob(planes=planes, motion=motion, settings=settings, intensity=self._map)
         self._target = (layer, len(indices) > 1)
-        self._record = {"input": layer.name, "motion": about, "stages": settings.stages,
-                        "iterations": settings.iterations,
-                        "regularization": settings.regularization,
-                        "regularization_base": settings.base,
-                        "saturation": settings.saturation, "operator": settings.operator,
-                        "colour": settings.colour, "refine": settings.refine,
-                        "solver": settings.solver, "model": settings.model,
-                        "device": str(resolve_device(device)),
-                        "slices": [list(map(int, i)) for i in indices],
-                        "package": f"napari-motion-deblur {__version__}"}
+        self._record = deblur_record(layer.name, about, settings, indices)
         if self._preview is not None:
             self._record["region"] = list(self._preview[0])
         return job
