@@ -6,6 +6,7 @@ import torch
 
 from napari_motion_deblur import MotionField, motion_kernel
 from napari_motion_deblur.physics.operators import Convolution, NonUniformBlur
+from napari_motion_deblur.physics.patches import centred_spectrum
 from napari_motion_deblur.physics.synthesis import camera_shake_field, object_motion_field
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -99,3 +100,23 @@ def test_cpu_and_cuda_agree():
     a = deconvolve(blurred, field, device="cpu")
     b = deconvolve(blurred, field, device="cuda")
     assert np.abs(a - b).max() < 1e-3
+
+
+@pytest.mark.parametrize("shape, size", [((3, 2, 51, 51), (144, 144)), ((5, 3), (8, 10)),
+                                         ((1, 1), (4, 4)), ((2, 35, 35), (35, 36)),
+                                         ((4, 2), (6, 6))])
+def test_centred_spectrum_places_the_filter_centre_at_the_origin(shape, size):
+    filters = torch.randn(*shape, dtype=torch.float64)
+    kh, kw = shape[-2:]
+    embedded = torch.zeros(*shape[:-2], *size, dtype=torch.float64)
+    for i in range(kh):  # brute force: tap (i, j) at ((i - kh // 2) mod N, (j - kw // 2) mod N)
+        for j in range(kw):
+            embedded[..., (i - kh // 2) % size[0], (j - kw // 2) % size[1]] = filters[..., i, j]
+    torch.testing.assert_close(centred_spectrum(filters, size), torch.fft.rfft2(embedded),
+                               rtol=0, atol=1e-12)
+
+
+def test_centred_spectrum_refuses_filters_larger_than_the_patch():
+    with pytest.raises(ValueError, match="do not fit"):
+        centred_spectrum(torch.ones(9, 9), (8, 16))
+

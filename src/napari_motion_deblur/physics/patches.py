@@ -70,9 +70,19 @@ def next_fast_size(n: int) -> int:
 def centred_spectrum(filters: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """rfft2 of odd-sized filters (..., kh, kw) embedded in ``size`` with their centre at (0, 0)."""
     kh, kw = filters.shape[-2:]
-    padded = F.pad(filters, (0, size[1] - kw, 0, size[0] - kh))
-    padded = torch.roll(padded, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
-    return torch.fft.rfft2(padded)
+    ch, cw = kh // 2, kw // 2
+    if kh > size[0] or kw > size[1]:
+        raise ValueError(f"filters of {kh}x{kw} do not fit in {size[0]}x{size[1]}")
+    # Tap (i, j) goes to ((i - ch) mod N, (j - cw) mod N): the four quadrants are copied to the
+    # corners directly (a padded copy rolled into place costs two more copies of the stack,
+    # which IRC-Net pays per chunk of a large image's nodes at every iteration).
+    placed = filters.new_zeros(*filters.shape[:-2], size[0], size[1])
+    for rows_to, rows_from in ((slice(0, kh - ch), slice(ch, kh)),
+                               (slice(size[0] - ch, size[0]), slice(0, ch))):
+        for cols_to, cols_from in ((slice(0, kw - cw), slice(cw, kw)),
+                                   (slice(size[1] - cw, size[1]), slice(0, cw))):
+            placed[..., rows_to, cols_to] = filters[..., rows_from, cols_from]
+    return torch.fft.rfft2(placed)
 
 
 class PatchGrid:
