@@ -53,18 +53,3 @@ def demo(out: Path, device: str = "auto", seed: int = 0) -> dict:
         "png": str(path),
     }
     return result
-
-
-def run_demo(args, say) -> None:
-    """The ``demo`` subcommand (without ``--gui``): run :func:`demo`, print what it measured."""
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out} is a file; demo writes into a folder.")
-    result = demo(args.out, args.device)
-    print(f"{result['image']}, non-uniform camera shake up to {result['max_length_px']:.0f} px, "
-          "noise sigma 0.01")
-    print(f"PSNR blurry    {result['psnr_blurry']:.2f} dB")
-    print(f"PSNR deblurred {result['psnr_deblurred']:.2f} dB  (IRC-Net, 5 stages x 2 iterations)")
-    print(f"time           {result['seconds']:.2f} s")
-    print(f"PSNR blind     {result['psnr_blind']:.2f} dB  (Motion-Net estimate, then IRC-Net; "
-          f"{result['blind_seconds']:.2f} s)")
-    print(f"wrote {result['png']} (blurry | deblurred | blind | sharp)")
