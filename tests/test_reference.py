@@ -114,6 +114,22 @@ def test_fast_per_pixel_blur_matches_the_reference_and_batches_channels():
     np.testing.assert_allclose(three[1:2], one, atol=1e-6)
 
 
+def test_per_pixel_blur_keeps_its_sample_grids_without_changing_a_value(monkeypatch):
+    rng = np.random.default_rng(7)
+    field = _varying_field((40, 36), rng)
+    x = torch.from_numpy(ndimage_smooth(rng.uniform(0, 1, (2, 40, 36))))
+    y = torch.from_numpy(rng.normal(size=(2, 40, 36)).astype(np.float32))
+    kept = PerPixelBlur(field, 2.0)
+    first, again = kept(x), kept(x)  # the second call reads the kept grids
+    assert len(kept._grids) == 1
+    monkeypatch.setattr("napari_motion_deblur.physics.reference._GRID_CACHE_BYTES", 0)
+    rebuilt = PerPixelBlur(field, 2.0)
+    assert torch.equal(first, again) and torch.equal(rebuilt(x), first)
+    assert not rebuilt._grids  # over the limit: built per call, never kept
+    torch.testing.assert_close(kept.adjoint(y), rebuilt.adjoint(y), rtol=0, atol=0)
+    assert abs(float((kept(x) * y).sum() - (x * kept.adjoint(y)).sum())) < 1e-3
+
+
 def ndimage_smooth(x):
     from scipy import ndimage
 

@@ -38,6 +38,9 @@ SAMPLES_PER_PIXEL = 4
 _CHUNK_ENTRIES = 8_000_000
 #: Values :class:`PerPixelBlur` gathers at once (samples x pixels): ~32 MB of float32.
 _CHUNK_VALUES = 8_000_000
+#: :class:`PerPixelBlur` keeps its sample grids when they take at most this many bytes
+#: (a 512^2 image with 35-px streaks: ~75 MB).
+_GRID_CACHE_BYTES = 128 * 2**20
 
 
 def linear_path(field: MotionField) -> np.ndarray:
@@ -241,20 +244,39 @@ class PerPixelBlur(torch.nn.Module):
         self.register_buffer("weights", weights.to(device))
         #: Samples gathered at once: bounds the memory to ~_CHUNK_VALUES floats per batch.
         self.chunk = max(1, _CHUNK_VALUES // (h * w))
+        #: The sample grids, kept after the first call when they fit in _GRID_CACHE_BYTES
+        #: (IRC-Net applies the operator 11 times per deconvolution; building the grids was
+        #: about as costly as sampling them), keyed by dtype and device.
+        self._grids: dict = {}
+        self._keep_grids = n * h * w * 2 * 4 <= _GRID_CACHE_BYTES
+
+    def _grid(self, start: int, dtype: torch.dtype) -> torch.Tensor:
+        """The normalized sample positions of samples ``start ... start + chunk``."""
+        cached = self._grids.get((dtype, self.centre.device))
+        if cached is not None:
+            return cached[start // self.chunk]
+        t = self.times[start : start + self.chunk].to(dtype)
+        # Clamping to [-1, 1] is the edge rule (the reference clamps positions too).
+        return torch.addcmul(self.centre.to(dtype), t[:, None, None, None],
+                             self.streak.to(dtype)).clamp_(-1.0, 1.0)
+
+    def _ensure_grids(self, dtype: torch.dtype) -> None:
+        key = (dtype, self.centre.device)
+        if self._keep_grids and key not in self._grids:
+            self._grids[key] = [self._grid(start, dtype)
+                                  for start in range(0, len(self.times), self.chunk)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W) -> (B, H, W)."""
         planes = x.reshape(1, -1, *x.shape[-2:])
         out = torch.zeros_like(planes[0])
-        centre, streak = self.centre.to(x.dtype), self.streak.to(x.dtype)
+        self._ensure_grids(x.dtype)
         for start in range(0, len(self.times), self.chunk):
-            t = self.times[start : start + self.chunk].to(x.dtype)
-            # Clamping to [-1, 1] is the edge rule (the reference clamps positions too); one
-            # fused multiply-add and an in-place clamp, as this grid is the operator's main cost.
-            grid = torch.addcmul(centre, t[:, None, None, None], streak).clamp_(-1.0, 1.0)
-            sampled = F.grid_sample(planes.expand(len(t), -1, -1, -1), grid, mode="bilinear",
+            grid = self._grid(start, x.dtype)
+            count = grid.shape[0]
+            sampled = F.grid_sample(planes.expand(count, -1, -1, -1), grid, mode="bilinear",
                                     padding_mode="border", align_corners=True)
-            out += torch.einsum("n,nbhw->bhw", self.weights[start : start + len(t)]
+            out += torch.einsum("n,nbhw->bhw", self.weights[start : start + count]
                                 .to(x.dtype), sampled)
         return out.reshape(x.shape)
 
