@@ -248,7 +248,7 @@ class PerPixelBlur(torch.nn.Module):
         #: (IRC-Net applies the operator 11 times per deconvolution; building the grids was
         #: about as costly as sampling them), keyed by dtype and device.
         self._grids: dict = {}
-        self._keep_grids = n * h * w * 2 * 4 <= _GRID_CACHE_BYTES
+        self._grid_values = n * h * w * 2
 
     def _grid(self, start: int, dtype: torch.dtype) -> torch.Tensor:
         """The normalized sample positions of samples ``start ... start + chunk``."""
@@ -262,7 +262,8 @@ class PerPixelBlur(torch.nn.Module):
 
     def _ensure_grids(self, dtype: torch.dtype) -> None:
         key = (dtype, self.centre.device)
-        if self._keep_grids and key not in self._grids:
+        fits = self._grid_values * torch.empty(0, dtype=dtype).element_size() <= _GRID_CACHE_BYTES
+        if fits and key not in self._grids:
             self._grids[key] = [self._grid(start, dtype)
                                   for start in range(0, len(self.times), self.chunk)]
 
