@@ -16,19 +16,14 @@ The first half of the images and the second are reported apart (choose / check).
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-import torch
-from _common import DATA, machine, psnr, save
-from blind import KINDS, VARIANTS, held_out_rows
+from _common import machine, psnr, save
+from blind import KINDS, VARIANTS, by_halves, held_out_arguments, held_out_rows
 
 from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation.api import estimate_with_confidence
 from napari_motion_deblur.physics.degradation import degrade
 from napari_motion_deblur.settings import DeblurSettings
-from napari_motion_deblur.training.motionnet import folder_split
 
 SHARES = (0.6, 0.7, 0.8)
 ORACLE = np.round(np.arange(0.0, 1.51, 0.1), 2)
@@ -68,23 +63,15 @@ def table(title, rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--images", type=int, default=24, help="held-out images (two halves)")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    held_out = folder_split(args.data / "train400")[1][: args.images]
-    half = len(held_out) // 2
+    args, every_held_out = held_out_arguments(__doc__.splitlines()[0], 24, argv)
+    held_out = every_held_out[: args.images]
     rows = held_out_rows(held_out, run_case, seed=5000)
     lines = ["# Deblurring less where unconfirmed: tempering and the per-image oracle", "",
              *(part.replace("\n  ", " ") if part.startswith("*") else part.replace("\n", " ")
                for part in __doc__.split("\n\n")[1:4]), "",
              "Gains in dB over the blurry input (mean); below blurry = cases under the blurry "
              "input's PSNR.", "", f"Machine: {machine(args.threads)}.", ""]
-    lines += table(f"choose: images 1-{half}", [r for r in rows if r["half"] == "choose"])
-    lines += [""] + table(f"check: images {half + 1}-{len(held_out)}",
-                          [r for r in rows if r["half"] == "check"])
+    lines += by_halves(table, rows, len(held_out))
     save("blend_ceiling", {"machine": machine(args.threads), "rows": rows,
                            "shares": SHARES}, "\n".join(lines))
 

@@ -250,6 +250,31 @@ def held_out_rows(images, run_case, seed: int) -> list[dict]:
     return rows
 
 
+def held_out_arguments(description: str, images: int, argv=None, extend=None):
+    """The held-out scripts' options (``--data``, ``--images``, ``--threads`` and whatever
+    ``extend(parser)`` adds), torch threads set; returns them and every held-out Train400
+    image (the training script's split)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--images", type=int, default=images,
+                        help="held-out Train400 images (two halves)")
+    parser.add_argument("--threads", type=int, default=2)
+    if extend is not None:
+        extend(parser)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    return args, folder_split(args.data / "train400")[1]
+
+
+def by_halves(table, rows, count: int) -> list[str]:
+    """``table(title, rows)`` (a list of lines) for the rows of :func:`held_out_rows`' two
+    halves of ``count`` images, one after the other."""
+    half = count // 2
+    return [*table(f"choose: images 1-{half}", [r for r in rows if r["half"] == "choose"]), "",
+            *table(f"check: images {half + 1}-{count}",
+                   [r for r in rows if r["half"] == "check"])]
+
+
 def load(folder: Path, count: int, first: int = 0) -> list[tuple[str, np.ndarray]]:
     files = sorted(Path(folder).glob("*.png"))[first : first + count]
     if not files:

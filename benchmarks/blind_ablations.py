@@ -20,16 +20,19 @@ The first half of the images and the second are reported apart (choose / check).
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-import torch
-from _common import DATA, machine, psnr, save
-from blind import KINDS, VARIANTS, held_out_rows
+from _common import machine, psnr, save
+from blind import (
+    KINDS,
+    VARIANTS,
+    by_halves,
+    centre_crop,
+    held_out_arguments,
+    held_out_rows,
+    luminance_of,
+)
 from scipy import ndimage
 
-from napari_motion_deblur._validation import as_float_image, luminance
 from napari_motion_deblur.deconvolution import deconvolve, resolve_device
 from napari_motion_deblur.estimation.api import MotionEstimate, estimate_with_confidence
 from napari_motion_deblur.estimation.camera_model import camera_check
@@ -50,7 +53,6 @@ from napari_motion_deblur.motion import MAX_LENGTH, MotionField, doubled_angle, 
 from napari_motion_deblur.physics.degradation import degrade
 from napari_motion_deblur.settings import DeblurSettings
 from napari_motion_deblur.solvers.refiner import refine
-from napari_motion_deblur.training.motionnet import folder_split
 
 SETTINGS = DeblurSettings()
 #: Length hypotheses of the ``longer`` check, relative to the estimate.
@@ -91,14 +93,13 @@ def longer_check(lum, field, cepstra):
 def estimates(y):
     """The shipped estimate (as ``estimate_with_confidence``) and the ``longer`` one, sharing
     Motion-Net's passes and the cepstra."""
-    lum = np.clip(luminance(as_float_image(y)[0]), 0.0, 1.0)  # as estimate_motion reads it
+    lum = luminance_of(y)
     device = resolve_device("cpu")
     raw = predict(get_motionnet(device), lum, device, passes=SETTINGS.estimation.passes)
     cepstra = patch_cepstra(lum)
     out = {}
     for name, check in (("deblur", cepstral_check), ("longer", longer_check)):
-        field, confidence = check(lum, raw, cepstra=cepstra) if check is cepstral_check \
-            else check(lum, raw, cepstra)
+        field, confidence = check(lum, raw, cepstra=cepstra)
         field, confidence, fit = camera_check(lum, field, confidence, cepstra=cepstra)
         out[name] = MotionEstimate(field, confidence, fit)
     return out
@@ -142,7 +143,7 @@ def run_case(sharp, kind, max_length, variant, seed):
     return row
 
 
-def table(title, rows):
+def table(title, rows) -> list[str]:
     others = ROWS[1:]
     lines = [f"### {title}", "",
              "| variant | kind | cases | `deblur()` gain | " + " | ".join(others)
@@ -160,37 +161,35 @@ def table(title, rows):
             lines.append(f"| {variant} | {kind or 'all'} | {len(group)} | {base - blurry:+.3f} | "
                          + " | ".join(f"{c:+.3f}" for c in changes) + " | "
                          + " / ".join(map(str, below)) + " |")
-    return "\n".join(lines)
+    return lines
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--images", type=int, default=12, help="held-out Train400 images")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--name", default="blind_ablations")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    images = folder_split(args.data / "train400")[1][: args.images]
-    first = images[0]
-    rows = held_out_rows(images, run_case, seed=9000)
-    # The replayed shipped estimate is deblur()'s own (checked on the first image's first case).
-    y = degrade(first, KINDS["camera"](first.shape[:2], np.random.default_rng(1),
+def check_replay(image) -> None:
+    """The replayed shipped estimate must be ``deblur()``'s own (one case, before the run)."""
+    y = degrade(image, KINDS["camera"](image.shape[:2], np.random.default_rng(1),
                                        max_length=21.0), 1).blurred
     shipped = estimate_with_confidence(y, settings=SETTINGS.estimation.replace(device="cpu"))
     replay = estimates(y)["deblur"]
-    assert np.array_equal(shipped.field.length, replay.field.length)
-    assert np.array_equal(shipped.confidence, replay.confidence)
-    halves = [("choose", "the first half of the images"), ("check", "the second half")]
-    markdown = "\n\n".join([
+    if not (np.array_equal(shipped.field.length, replay.field.length)
+            and np.array_equal(shipped.confidence, replay.confidence)):
+        raise SystemExit("the replayed estimate differs from estimate_with_confidence()")
+
+
+def main(argv=None):
+    args, every_held_out = held_out_arguments(
+        __doc__.splitlines()[0], 12, argv,
+        lambda parser: parser.add_argument("--name", default="blind_ablations"))
+    images = every_held_out[: args.images]
+    check_replay(centre_crop(images[0]))
+    rows = held_out_rows(images, run_case, seed=9000)
+    markdown = "\n".join([
         "# Blind chain ablations on the deconvolution side (held-out Train400 only)", "",
         f"{len(images)} held-out Train400 images (the training script's split), the blind "
         "benchmark's cases (3 field kinds x moderate / severe x linear / realistic). Gain = PSNR "
         "of `deblur()` minus the blurry input's (dB, mean); the other columns are each row's "
         "change from `deblur()` on the same cases. Rows: " + ", ".join(ROWS[1:]) + " (see the "
-        "script's docstring).", f"Machine: {machine(args.threads)}.",
-        *(table(f"{half} ({what})", [r for r in rows if r["half"] == half])
-          for half, what in halves)])
+        "script's docstring).", "", f"Machine: {machine(args.threads)}.", "",
+        *by_halves(table, rows, len(images))])
     save(args.name, {"rows": rows, "images": len(images), "machine": machine(args.threads)},
          markdown)
     print(markdown)

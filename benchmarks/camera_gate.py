@@ -13,13 +13,17 @@ half of the images and checked on the second half.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-import torch
-from _common import DATA, machine, psnr, save
-from blind import KINDS, VARIANTS, centre_crop, held_out_rows, luminance_of
+from _common import machine, psnr, save
+from blind import (
+    KINDS,
+    VARIANTS,
+    by_halves,
+    centre_crop,
+    held_out_arguments,
+    held_out_rows,
+    luminance_of,
+)
 
 from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation.api import MotionEstimate, estimate_with_confidence
@@ -30,7 +34,6 @@ from napari_motion_deblur.estimation.camera_model import (
 )
 from napari_motion_deblur.physics.degradation import degrade
 from napari_motion_deblur.settings import DeblurSettings, EstimationSettings
-from napari_motion_deblur.training.motionnet import folder_split
 
 MARGINS = (2.0, 3.0, 4.0, 5.0)
 RESIDUALS = (0.05, 0.1, 0.2)
@@ -95,15 +98,8 @@ def table(title, rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--images", type=int, default=24, help="held-out images (two halves)")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    every_held_out = folder_split(args.data / "train400")[1]
+    args, every_held_out = held_out_arguments(__doc__.splitlines()[0], 24, argv)
     held_out = every_held_out[: args.images]
-    half = len(held_out) // 2
     sharp_rows = [sharp_case(centre_crop(image), k) for k, image in enumerate(every_held_out)]
     print(f"sharp images: camera model used on {sum(r['accepted'] for r in sharp_rows)} of "
           f"{len(sharp_rows)}", flush=True)
@@ -113,9 +109,7 @@ def main(argv=None):
              f"Cells: mean PSNR (dB) with the gate (cases where the camera model is used / "
              f"cases). Shipped: margin {MIN_MARGIN:g}, residual {MAX_RESIDUAL:g} (bold).", "",
              f"Machine: {machine(args.threads)}.", ""]
-    lines += table(f"choose: images 1-{half}", [r for r in rows if r["half"] == "choose"])
-    lines += [""] + table(f"check: images {half + 1}-{len(held_out)}",
-                          [r for r in rows if r["half"] == "check"])
+    lines += by_halves(table, rows, len(held_out))
     lines += ["", f"Unblurred held-out images (noise 0.01 only), shipped thresholds: the camera "
               f"model was used on {sum(r['accepted'] for r in sharp_rows)} of "
               f"{len(sharp_rows)} (every use would be wrong); fit residuals "
