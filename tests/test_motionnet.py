@@ -258,6 +258,18 @@ def test_training_step_lowers_loss(mode):
     assert losses[-1] < losses[0]
 
 
+def test_mixed_training_data_draws_from_both_operators(monkeypatch):
+    exact = []
+    real_exact = training._exact_sample
+    monkeypatch.setattr(training, "_exact_sample",
+                        lambda *a: exact.append(1) or real_exact(*a))
+    sources = training.Sources(None, crop=32, synthetic_pool=2, seed=0, photos=False)
+    rng = np.random.default_rng(3)
+    samples = [training.make_sample(sources, rng, mode="mixed") for _ in range(24)]
+    assert all(image.shape == (32, 32) for image, _ in samples)
+    assert 4 <= len(exact) <= 20  # even odds: 12 expected
+
+
 def test_training_script_runs_and_resumes(tmp_path, camera):
     from skimage import io
 

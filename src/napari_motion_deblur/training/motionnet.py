@@ -56,8 +56,9 @@ MAX_NOISE = 0.02
 #: Training data modes: blur by IRC-Net's node operator (how the shipped weights began), or by
 #: the exact per-pixel operator with strong camera shake and, for half the samples, the
 #: realistic camera pipeline (linear light, curved paths, clipping, Poisson-Gaussian noise,
-#: sRGB, JPEG).
-DATA_MODES = ("node", "exact")
+#: sRGB, JPEG), or each sample drawn from either at even odds (fine-tuning on the second without
+#: forgetting the first).
+DATA_MODES = ("node", "exact", "mixed")
 _MARGIN = 20
 
 
@@ -205,6 +206,8 @@ def make_sample(sources: Sources, rng: np.random.Generator, held_out: bool = Fal
                 mode: str = "node"):
     """One training pair: (blurred noisy luminance (H, W), true field), see :data:`DATA_MODES`.
     """
+    if mode == "mixed":
+        mode = "exact" if rng.uniform() < 0.5 else "node"
     if mode == "exact":
         return _exact_sample(sources, rng, held_out)
     sharp = sources.sharp_crop(rng, held_out)
@@ -269,7 +272,8 @@ def parse_args(argv=None):
     parser.add_argument("--photos", action=argparse.BooleanOptionalAction, default=True,
                         help="also train on scikit-image's bundled photos")
     parser.add_argument("--mode", choices=DATA_MODES, default="node",
-                        help="training data: node operator, or exact operator + camera pipeline")
+                        help="training data: node operator, exact operator + camera pipeline, or "
+                             "either at even odds")
     parser.add_argument("--init", default=None,
                         help="start from these weights (fine-tuning), e.g. resources/motionnet.pt")
     return parser.parse_args(argv)
@@ -317,7 +321,8 @@ def main(argv=None) -> dict:
                               "skimage_photos": list(SKIMAGE_PHOTOS),
                               "synthetic_scenes": len(sources.synthetic),
                               "fields": "random_field(kind='mixed'), max length 8-35 px"
-                              + (" + strong_shake_field (40 %)" if args.mode == "exact" else ""),
+                              + {"node": "", "exact": " + strong_shake_field (40 %)",
+                                 "mixed": "; half the samples as in mode 'exact'"}[args.mode],
                               "mode": args.mode, "init": args.init,
                               "noise_sigma_max": MAX_NOISE, "crop": CROP},
             "batch": args.batch, "lr": args.lr, "huber_beta": args.beta, "seed": args.seed,
