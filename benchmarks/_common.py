@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -48,9 +49,35 @@ def load_set12(folder: Path, count: int = 12) -> list[tuple[str, np.ndarray]]:
     return [(f.stem, io.imread(f).astype(np.float32) / 255.0) for f in files]
 
 
+def cpu_model() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), or the architecture elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.cache
+def reference_seconds() -> float:
+    """Seconds for a fixed workload (a 64-channel 3x3 convolution of a 4 x 256^2 batch, min of
+    5, with the torch threads set): the host's speed, printed with every timing.
+
+    Hosts that report the same model name ("AMD EPYC") have run this project's timings up to
+    ~3.5x apart, so a time is only comparable with one whose reference is about the same."""
+    with torch.no_grad():
+        x = torch.randn(4, 64, 256, 256, generator=torch.Generator().manual_seed(0))
+        conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+        conv(x)
+        return min(timed(conv, x)[1] for _ in range(5))
+
+
 def machine(threads: int) -> str:
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"torch {torch.__version__} with {threads} thread(s), CPU only")
+    return (f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, "
+            f"torch {torch.__version__} with {threads} thread(s), CPU only; reference "
+            f"workload {reference_seconds():.3f} s (`_common.reference_seconds`)")
 
 
 def timed(fn, *args, **kwargs):

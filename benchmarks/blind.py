@@ -24,6 +24,7 @@ and of each blind chain (the ablation rows); how many cases end below the blurry
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import json
 import time
 from pathlib import Path
@@ -68,6 +69,8 @@ DATASET_SEEDS = {"set12": 0, "cbsd68": 1, "train400-held-out": 2}
 #: Motion-Net as shipped in v0.1 (trained on the node operator's blur only); the ablation rows
 #: up to ``scale0.7`` use it, so that each row changes one thing.
 BASELINE_WEIGHTS = Path(__file__).resolve().parent / "weights" / "motionnet_v0.1.pt"
+PACKAGED_WEIGHTS = Path(importlib.resources.files("napari_motion_deblur")) / "resources" / \
+    "motionnet.pt"
 _baseline: list = []
 
 
@@ -138,6 +141,20 @@ def _chain_candidate_x4(blurred, raw):
 
 
 CANDIDATE_REFINER: dict = {}
+#: ``--candidate-weights``: the weight file to try, and the one to go back to after each case.
+CANDIDATE_WEIGHTS: dict = {}
+
+
+def _chain_weights(blurred, raw):
+    """``deblur()`` with the Motion-Net weights of ``--candidate-weights`` (every other step as
+    shipped), next to `deblur` in the same run."""
+    if not CANDIDATE_WEIGHTS:
+        raise SystemExit("the `weights` chain needs --candidate-weights WEIGHTS")
+    use_weights(CANDIDATE_WEIGHTS["candidate"], device="cpu")
+    try:
+        return deblur(blurred, device="cpu")
+    finally:
+        use_weights(CANDIDATE_WEIGHTS["shipped"], device="cpu")
 
 
 def _chain_nocamera(blurred, raw):
@@ -205,6 +222,7 @@ CHAINS = {
     "nocamera": _chain_nocamera,
     "candidate": _chain_candidate,
     "candidate_x4": _chain_candidate_x4,
+    "weights": _chain_weights,
     "pcg": _chain_pcg,
     "pcg_norefine": _chain_pcg_norefine,
     "scale0.9r": _chain_scaled(0.9),
@@ -405,8 +423,14 @@ def main(argv=None):
     parser.add_argument("--refiner", type=Path, default=None,
                         help="refiner weights for the `candidate` chain (to compare with the "
                              "shipped ones in the same run)")
+    parser.add_argument("--candidate-weights", type=Path, default=None,
+                        help="Motion-Net weights for the `weights` chain (to compare with the "
+                             "shipped ones, or those of --weights, in the same run)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.candidate_weights is not None:
+        CANDIDATE_WEIGHTS.update(candidate=args.candidate_weights,
+                                 shipped=args.weights or PACKAGED_WEIGHTS)
     if args.refiner is not None:
         CANDIDATE_REFINER["model"] = load_refiner(args.refiner)
     if args.weights is not None:

@@ -1,109 +1,122 @@
-"""Choose Motion-Net weights on held-out training images: two weight files, the blind chain.
+"""Choose Motion-Net weights on held-out training images: two weight files, `deblur()` as shipped.
 
-For each of ``--count`` held-out Train400 images (the training script's every-10th split,
-starting at ``--first``; never a test image), each field kind of ``blind.py`` (strong camera
-shake, moving objects, uniform), both length sets (<= 21 / <= 35 px) and both variants (linear,
-realistic), the blurred image is estimated with each weight file (4 test-time passes and the
-cepstral check, as ``deblur()`` does) and deconvolved as ``deblur()`` does, with the
-unconfirmed lengths x0.8 and x1.0. Reported per variant and field kind: PSNR gain over the
-blurry input, cases that end below it, median length-ratio error and field error.
+For each of ``--images`` held-out Train400 images (the training script's every-10th split,
+starting at ``--first``; never a test image) and each case of the blind benchmark (strong
+camera shake, moving objects, uniform motion; <= 21 / <= 35 px; linear / realistic), the blurred
+image is deblurred the way ``deblur()`` does it (estimate with 4 test-time passes, the cepstral
+check and the camera model; unconfirmed lengths x0.8; the confidence-following TV weight), once
+with each weight file. Reported per half of the images (choose / check), variant and field
+kind: the PSNR gain over the blurry input with and without the learned refiner, the cases that
+end below the blurry input, the median length-ratio error and the field error of the estimate.
 
-    python benchmarks/heldout_weights.py --a benchmarks/weights/motionnet_v0.1.pt \
-        --b src/napari_motion_deblur/resources/motionnet.pt [--first 8 --count 8]
+    python benchmarks/heldout_weights.py --a src/napari_motion_deblur/resources/motionnet.pt \
+        --b runs/motionnet/motionnet.pt [--first 12 --images 12]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
-import torch
-from _common import DATA, machine, psnr, save
-from blind import KINDS, centre_crop, length_ratio_error, luminance_of
+from _common import machine, psnr, save
+from blind import (
+    KINDS,
+    VARIANTS,
+    by_halves,
+    held_out_arguments,
+    held_out_rows,
+    length_ratio_error,
+)
 
-from napari_motion_deblur import deconvolve
-from napari_motion_deblur.estimation.api import MotionEstimate
-from napari_motion_deblur.estimation.motionnet import load_weights, predict, streak_error
-from napari_motion_deblur.estimation.spectral import cepstral_check
+from napari_motion_deblur import deblur, deconvolve
+from napari_motion_deblur.estimation.api import estimate_with_confidence
+from napari_motion_deblur.estimation.motionnet import streak_error, use_weights
 from napari_motion_deblur.physics.degradation import degrade
 from napari_motion_deblur.settings import DeblurSettings
-from napari_motion_deblur.training.motionnet import folder_split
 
-SCALES = (0.8, 1.0)
-
-
-def run(args) -> list[dict]:
-    held_out = folder_split(args.data / "train400")[1][args.first : args.first + args.count]
-    nets = {"a": load_weights(str(args.a)), "b": load_weights(str(args.b))}
-    settings = DeblurSettings().deconvolution.replace(device="cpu")
-    rows = []
-    for i, image in enumerate(held_out):
-        sharp = centre_crop(image)
-        for kind in KINDS:
-            for max_length in (21.0, 35.0):
-                for variant in ("linear", "realistic"):
-                    seed = 8000 + i * 10 + list(KINDS).index(kind) * 2 + int(max_length == 35)
-                    field = KINDS[kind](sharp.shape[:2], np.random.default_rng(seed),
-                                        max_length=max_length)
-                    obs = degrade(sharp, field, seed, realistic=variant == "realistic")
-                    lum = luminance_of(obs.blurred)
-                    row = {"image": args.first + i, "kind": kind, "max_length": max_length,
-                           "variant": variant, "blurry": psnr(obs.blurred, obs.sharp)}
-                    for name, net in nets.items():
-                        estimate = MotionEstimate(*cepstral_check(
-                            lum, predict(net, lum, "cpu", passes=4)))
-                        row[f"length_error_{name}"] = length_ratio_error(estimate.field, obs.field)
-                        row[f"mse_{name}"] = streak_error(estimate.field, obs.field)
-                        for scale in SCALES:
-                            result = deconvolve(obs.blurred, estimate.for_deblurring(scale),
-                                                settings=settings)
-                            row[f"{name}{scale}"] = psnr(result, obs.sharp)
-                    rows.append(row)
-                    print(row, flush=True)
-    return rows
+DEFAULTS = DeblurSettings()
+SETTINGS = DEFAULTS.replace(estimation=DEFAULTS.estimation.replace(device="cpu"),
+                            deconvolution=DEFAULTS.deconvolution.replace(device="cpu"))
+NAMES = ("a", "b")
 
 
-def report(rows: list[dict], args) -> str:
-    keys = [f"{n}{s}" for n in ("a", "b") for s in SCALES]
-    lines = ["# Motion-Net weights compared on held-out Train400 images (blind chain)\n",
-             f"a = `{args.a}`, b = `{args.b}`; held-out images {args.first}.."
-             f"{args.first + args.count - 1} of the training script's split; "
-             f"{len(rows)} cases. Gain = PSNR - blurry PSNR (dB), mean; a0.8 = weights a with "
-             "unconfirmed lengths x0.8 (as `deblur()`).\n",
-             f"Machine: {machine(2)}.\n",
+def deblurred(blurred: np.ndarray) -> dict:
+    """``deblur()``'s steps with the weights in use: the estimate, the result and the result
+    without the refiner."""
+    estimate = estimate_with_confidence(blurred, settings=SETTINGS.estimation)
+    field = estimate.for_deblurring(SETTINGS.length_scale)
+    config = SETTINGS.deconvolution_for(estimate.confidence)
+    return {"estimate": estimate.field, "refined": deconvolve(blurred, field, settings=config),
+            "unrefined": deconvolve(blurred, field, settings=config.replace(refine=False))}
+
+
+def check_steps(blurred: np.ndarray) -> None:
+    """The steps above must give ``deblur()``'s own result (one case, before the run)."""
+    if not np.array_equal(deblur(blurred, settings=SETTINGS)[0], deblurred(blurred)["refined"]):
+        raise SystemExit("the replayed chain differs from deblur()")
+
+
+def case_runner(weights: dict[str, Path]):
+    def run_case(sharp, kind, max_length, variant, seed) -> dict:
+        field = KINDS[kind](sharp.shape[:2], np.random.default_rng(seed), max_length=max_length)
+        obs = degrade(sharp, field, seed, realistic=variant == "realistic")
+        row = {"kind": kind, "variant": variant, "max_length": max_length,
+               "blurry": psnr(obs.blurred, obs.sharp)}
+        for name, path in weights.items():
+            use_weights(path, device="cpu")
+            out = deblurred(obs.blurred)
+            row.update({f"refined_{name}": psnr(out["refined"], obs.sharp),
+                        f"unrefined_{name}": psnr(out["unrefined"], obs.sharp),
+                        f"length_error_{name}": length_ratio_error(out["estimate"], obs.field),
+                        f"mse_{name}": streak_error(out["estimate"], obs.field)})
+        return row
+    return run_case
+
+
+def table(title: str, rows: list[dict]) -> list[str]:
+    keys = [f"{step}_{n}" for step in ("refined", "unrefined") for n in NAMES]
+    lines = [f"### {title}", "",
              "| variant | kind | cases | gain " + " / ".join(keys) + " | below blurry "
              + " / ".join(keys) + " | length err. a / b | field MSE a / b |",
              "|---|---|---|---|---|---|---|"]
-    for variant in ("linear", "realistic"):
+    for variant in VARIANTS:
         for kind in (*KINDS, "all"):
             sub = [r for r in rows if r["variant"] == variant and kind in ("all", r["kind"])]
             gains = " / ".join(f"{np.mean([r[k] - r['blurry'] for r in sub]):+.2f}" for k in keys)
             below = " / ".join(str(sum(r[k] < r["blurry"] for r in sub)) for k in keys)
-            errors = " / ".join(f"{np.median([r[f'length_error_{n}'] for r in sub]):.2f}"
-                                for n in "ab")
-            mses = " / ".join(f"{np.mean([r[f'mse_{n}'] for r in sub]):.1f}" for n in "ab")
+            errors = " / ".join(f"{np.nanmedian([r[f'length_error_{n}'] for r in sub]):.2f}"
+                                for n in NAMES)
+            mses = " / ".join(f"{np.mean([r[f'mse_{n}'] for r in sub]):.1f}" for n in NAMES)
             lines.append(f"| {variant} | {kind} | {len(sub)} | {gains} | {below} | {errors} "
                          f"| {mses} |")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--a", type=Path, required=True, help="first weight file")
-    parser.add_argument("--b", type=Path, required=True, help="second weight file")
-    parser.add_argument("--first", type=int, default=8)
-    parser.add_argument("--count", type=int, default=8)
-    parser.add_argument("--rows", type=Path, default=None,
-                        help="report the rows of an earlier run (its JSON) instead of running")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(2)
-    rows = json.loads(args.rows.read_text())["rows"] if args.rows else run(args)
-    save("heldout_weights", {"machine": machine(2), "a": str(args.a), "b": str(args.b),
-                             "first": args.first, "count": args.count, "rows": rows},
-         report(rows, args))
+    def extend(parser):
+        parser.add_argument("--a", type=Path, required=True, help="first weight file")
+        parser.add_argument("--b", type=Path, required=True, help="second weight file")
+        parser.add_argument("--first", type=int, default=12,
+                            help="first held-out image (blind_ablations.py uses 0-11)")
+        parser.add_argument("--name", default="heldout_weights", help="results file name")
+
+    args, every_held_out = held_out_arguments(__doc__.splitlines()[0], 12, argv, extend)
+    images = every_held_out[args.first : args.first + args.images]
+    weights = {"a": args.a, "b": args.b}
+    use_weights(args.a, device="cpu")
+    check_steps(degrade(images[0][:160, :160], KINDS["camera"](
+        (160, 160), np.random.default_rng(1), max_length=21.0), 1).blurred)
+    rows = held_out_rows(images, case_runner(weights), seed=12000)
+    markdown = "\n".join([
+        "# Motion-Net weights compared on held-out Train400 images (`deblur()` as shipped)", "",
+        f"a = `{args.a}`, b = `{args.b}`; held-out images {args.first}.."
+        f"{args.first + len(images) - 1} of the training script's split; {len(rows)} cases. "
+        "Gain = PSNR - blurry PSNR (dB, mean); refined = `deblur()`, unrefined = "
+        "`deblur(refine=False)`; length err. = median |l_est/l - 1| (pixels with l >= 3 px); "
+        "field MSE in px^2 (sign-free streak vectors).", "",
+        f"Machine: {machine(args.threads)}.", "", *by_halves(table, rows, len(images))])
+    save(args.name, {"machine": machine(args.threads), "a": str(args.a), "b": str(args.b),
+                     "first": args.first, "images": len(images), "rows": rows}, markdown)
 
 
 if __name__ == "__main__":
