@@ -2,13 +2,14 @@
 
 A tile is deblurred (or estimated) on its *outer* box, the tile grown by a halo on every side,
 and only its *inner* box is kept. The halo must cover what reaches a pixel from outside its
-tile. For IRC-Net that is far: each of its 5 x 2 iterations spreads the residual by the blur
-and inverse-filter radii (~37 px), so a 204-px halo still leaves differences to the
-whole-image result (mean 6e-4 on [0, 1] with 153-px tiles, largest at the image's corners,
-where the tiles' periodic working domains differ most; ``tests/test_tiling.py``), and the
-cost of a tile grows with its halo. For the estimate, a Motion-Net tile (128 px) and the
-cepstral check's patches with their neighbour averaging: with 192 px the tiled estimate equals
-the whole-image one. Tile corners sit on a common ``align`` grid
+tile. For IRC-Net that is far, for two reasons: each of its 5 x 2 iterations spreads the
+residual by the blur and inverse-filter radii (~37 px, ~380 px in all), and the step of each
+iteration is an exact line search, a sum over the whole image, which a tile takes over its own
+box. A 204-px halo therefore leaves differences to the whole-image result (mean 6e-4 on
+[0, 1] with 153-px tiles, up to a few 1e-2; ``tests/test_tiling.py``); a halo past the ~380 px
+only removes the first cause, and the cost of a tile grows with its halo. For the estimate, a
+Motion-Net tile (128 px) and the cepstral check's patches with their neighbour averaging: with
+192 px the tiled estimate equals the whole-image one. Tile corners sit on a common ``align`` grid
 (IRC-Net's node spacing, Motion-Net's tile step) so that every tile sees the node grid of the
 whole image.
 
