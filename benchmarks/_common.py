@@ -7,6 +7,8 @@ import functools
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -60,24 +62,38 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+_REFERENCE = """
+import time, torch
+torch.set_num_threads({threads})
+x = torch.randn(4, 64, 256, 256, generator=torch.Generator().manual_seed(0))
+conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+times = []
+with torch.no_grad():
+    for _ in range(6):
+        start = time.perf_counter()
+        conv(x)
+        times.append(time.perf_counter() - start)
+print(min(times[1:]))
+"""
+
+
 @functools.cache
-def reference_seconds() -> float:
+def reference_seconds(threads: int) -> float:
     """Seconds for a fixed workload (a 64-channel 3x3 convolution of a 4 x 256^2 batch, min of
-    5, with the torch threads set): the host's speed, printed with every timing.
+    5 after a warm-up, ``threads`` torch threads), in a fresh process: the host's speed, printed
+    with every timing. (In the benchmark's own process it varied 2x with what ran before.)
 
     Hosts that report the same model name ("AMD EPYC") have run this project's timings up to
-    ~3.5x apart, so a time is only comparable with one whose reference is about the same."""
-    with torch.no_grad():
-        x = torch.randn(4, 64, 256, 256, generator=torch.Generator().manual_seed(0))
-        conv = torch.nn.Conv2d(64, 64, 3, padding=1)
-        conv(x)
-        return min(timed(conv, x)[1] for _ in range(5))
+    ~3x apart, so a time is only comparable with one whose reference is about the same."""
+    out = subprocess.run([sys.executable, "-c", _REFERENCE.format(threads=threads)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
 
 
 def machine(threads: int) -> str:
     return (f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, "
             f"torch {torch.__version__} with {threads} thread(s), CPU only; reference "
-            f"workload {reference_seconds():.3f} s (`_common.reference_seconds`)")
+            f"workload {reference_seconds(threads):.3f} s (`_common.reference_seconds`)")
 
 
 def timed(fn, *args, **kwargs):

@@ -102,6 +102,21 @@ def summarize(rows, keys):
     return {k: float(np.mean([r[k] for r in rows])) for k in keys}
 
 
+def describe_weights(weights: dict | None) -> str:
+    """One line on the weights from their metadata (a fine-tune also names its base)."""
+    if not weights:
+        return "Weights: missing."
+    line = (f"Weights: {weights.get('version', 'v0.1')}, {weights.get('minutes', '?')} training "
+            f"minutes, validation {weights['validation']['best']:.2f} px^2 (zero field "
+            f"{weights['validation']['zero_field']:.2f}; "
+            f"{weights['validation'].get('mode', 'node')} crops)")
+    base = weights.get("base")
+    if base:
+        line += (f", fine-tuned from weights trained {base.get('minutes', '?')} minutes "
+                 f"(validation {base['validation']['best']:.2f} px^2 on node crops)")
+    return line + "."
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -182,9 +197,7 @@ def main(argv=None):
         f"4 passes + check {timing['motionnet_s_per_512x512']:.2f} s, network (1 pass) "
         f"{timing['motionnet_1pass_s_per_512x512']:.2f} s, spectral "
         f"{timing['spectral_s_per_512x512']:.2f} s.\n",
-        f"Weights: {weights.get('minutes', '?') if weights else 'missing'} training minutes, "
-        f"validation {weights['validation']['best']:.2f} px^2 (zero field "
-        f"{weights['validation']['zero_field']:.2f})." if weights else "Weights: missing.",
+        describe_weights(weights),
     ]
     target_lines = ["\n### Targets (issue 3)\n", "| set | target | met |", "|---|---|---|"]
     for set_name, checks in targets.items():
