@@ -225,6 +225,7 @@ CHAINS = {
     "weights": _chain_weights,
     "pcg": _chain_pcg,
     "pcg_norefine": _chain_pcg_norefine,
+    "scale0.7r": _chain_scaled(0.7),
     "scale0.9r": _chain_scaled(0.9),
     "scale1.0r": _chain_scaled(1.0),
 }

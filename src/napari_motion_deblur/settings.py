@@ -45,8 +45,9 @@ METHODS = ("motionnet", "spectral")
 DEFAULT_PASSES = 4
 MAX_PASSES = 8
 #: Blind deblurring shortens unconfirmed streaks by this factor: a too-long kernel costs far
-#: more than a too-short one (benchmarks/blind_tuning.py).
-BLIND_LENGTH_SCALE = 0.8
+#: more than a too-short one. 0.8 with the v0.1 Motion-Net (benchmarks/blind_tuning.py); 0.7
+#: with v0.2, whose streaks are longer (benchmarks/blind_ablations.py, held-out images).
+BLIND_LENGTH_SCALE = 0.7
 
 
 #: Device names are checked by one rule (see :func:`~napari_motion_deblur._validation.device_name`).

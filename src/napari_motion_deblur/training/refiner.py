@@ -33,7 +33,7 @@ from ..estimation.api import estimate_with_confidence
 from ..motion import MotionField
 from ..physics.degradation import degrade, strong_shake_field
 from ..physics.synthesis import random_field
-from ..settings import DeblurSettings
+from ..settings import BLIND_LENGTH_SCALE, DeblurSettings
 from ..solvers.refiner import Refiner, load_refiner, save_refiner
 from ._loop import Progress, environment, load_state, run_budgeted, start_run, training_parser
 from .motionnet import MAX_NOISE, Sources
@@ -210,8 +210,8 @@ def main(argv=None) -> dict:
             "training_data": {"folder": Path(args.data).name if args.data else None,
                               "pairs": len(pool), "pair_side": PAIR,
                               "chain": "deblur() defaults (4 Motion-Net passes, cepstral "
-                                       "check, camera model, lengths x0.8 unconfirmed, "
-                                       "auto TV, nodes)",
+                                       "check, camera model, lengths "
+                                       f"x{BLIND_LENGTH_SCALE:g} unconfirmed, auto TV, nodes)",
                               "fields": "strong_shake_field (40 %) or random_field('mixed'), "
                                         "max length 6-35 px, exact operator",
                               "realistic_fraction": 0.5, "crop": TRAIN_CROP},
