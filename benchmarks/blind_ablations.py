@@ -6,7 +6,8 @@ kinds, moderate and severe, linear and realistic), the shipped estimate is made 
 the variants below, so that every row changes one thing and is scored on the same cases:
 
 * ``stages2/3/4``, ``iterations1/3``: IRC-Net's ADMM stages and iterations (default 5 x 2);
-* ``scale0.7/0.9``: the factor on unconfirmed lengths (default 0.8);
+* ``scaleA/B``: the factor on unconfirmed lengths, 0.1 below and above the default
+  (``BLIND_LENGTH_SCALE``; it was 0.8 for ``blind_ablations.md`` and ``_v0.2.md``);
 * ``smooth16``: the field smoothed (Gaussian, 16 px; lengths and doubled angles apart);
 * ``norefine``: without the learned refiner; ``confgate``: the refiner's change kept only
   where the cepstrum did not confirm the estimate (``c x + (1 - c) refined``);
@@ -61,7 +62,8 @@ LONGER = (1.6, 2.4)
 #: length scale.
 SETTING_ROWS = {"stages2": {"stages": 2}, "stages3": {"stages": 3}, "stages4": {"stages": 4},
                 "iterations1": {"iterations": 1}, "iterations3": {"iterations": 3},
-                "scale0.7": {"scale": 0.7}, "scale0.9": {"scale": 0.9}}
+                **{f"scale{scale:g}": {"scale": scale} for scale in (
+                    round(SETTINGS.length_scale - 0.1, 2), round(SETTINGS.length_scale + 0.1, 2))}}
 ROWS = ("deblur", *SETTING_ROWS, "smooth16", "norefine", "confgate", "longer")
 
 

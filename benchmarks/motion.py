@@ -9,8 +9,8 @@ minimized over the sign (px^2), for Motion-Net as shipped (4 test-time passes + 
 and the plain network (1 pass, no check). References: the zero-motion field, and the
 best-uniform oracle (the single uniform field minimizing the metric, found by an exact search
 over the angle with the optimal length in closed form). Blind PSNR: ``deblur()`` as shipped
-(estimate with the cepstral check, unconfirmed lengths x0.8, IRC-Net 5 stages x 2 iterations
-with twice the TV weight) vs IRC-Net with the plain network's estimate vs with the true field
+(estimate with the cepstral check, unconfirmed lengths x ``BLIND_LENGTH_SCALE``, IRC-Net 5 x 2
+with the blind TV weight) vs IRC-Net with the plain network's estimate vs with the true field
 (non-blind) vs the blurry input.
 
     python benchmarks/motion.py [--data ../shared/data] [--images 12] [--threads 1]
@@ -35,6 +35,7 @@ from napari_motion_deblur.physics.synthesis import (
     object_motion_field,
     uniform_random_field,
 )
+from napari_motion_deblur.settings import BLIND_LENGTH_SCALE
 from napari_motion_deblur.solvers.refiner import refine
 
 SIGMA = 0.01
@@ -188,8 +189,9 @@ def main(argv=None):
         f"Set12, {len(images)} images x 3 field kinds per set, noise sigma {SIGMA}, 20-px crop. "
         "Motion error: mean sign-free squared streak-vector distance (px^2, lower is better). "
         "PSNR (dB): `deblur()` as shipped (Motion-Net 4 passes + cepstral check + camera model, "
-        "unconfirmed lengths x0.8, IRC-Net 5x2 with the blind TV weight, then the learned "
-        "refiner; spectral: all lengths x0.8), the same with `refine=False`, IRC-Net 5x2 "
+        f"unconfirmed lengths x{BLIND_LENGTH_SCALE:g}, IRC-Net 5x2 with the blind TV weight, "
+        f"then the learned refiner; spectral: all lengths x{BLIND_LENGTH_SCALE:g}), the same "
+        "with `refine=False`, IRC-Net 5x2 "
         "with the raw 1-pass estimate (no check) and with the true field. MSE columns: "
         "`estimate_motion()` as shipped (4 passes + check) and the plain network (1 pass, no "
         "check).\n",
