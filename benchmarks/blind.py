@@ -24,7 +24,6 @@ and of each blind chain (the ablation rows); how many cases end below the blurry
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import json
 import time
 from pathlib import Path
@@ -69,8 +68,6 @@ DATASET_SEEDS = {"set12": 0, "cbsd68": 1, "train400-held-out": 2}
 #: Motion-Net as shipped in v0.1 (trained on the node operator's blur only); the ablation rows
 #: up to ``scale0.7`` use it, so that each row changes one thing.
 BASELINE_WEIGHTS = Path(__file__).resolve().parent / "weights" / "motionnet_v0.1.pt"
-PACKAGED_WEIGHTS = Path(importlib.resources.files("napari_motion_deblur")) / "resources" / \
-    "motionnet.pt"
 _baseline: list = []
 
 
@@ -141,7 +138,8 @@ def _chain_candidate_x4(blurred, raw):
 
 
 CANDIDATE_REFINER: dict = {}
-#: ``--candidate-weights``: the weight file to try, and the one to go back to after each case.
+#: ``--candidate-weights``: the weight file to try, and the one to go back to after each case
+#: (``--weights``, or None: the packaged ones).
 CANDIDATE_WEIGHTS: dict = {}
 
 
@@ -430,8 +428,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.candidate_weights is not None:
-        CANDIDATE_WEIGHTS.update(candidate=args.candidate_weights,
-                                 shipped=args.weights or PACKAGED_WEIGHTS)
+        CANDIDATE_WEIGHTS.update(candidate=args.candidate_weights, shipped=args.weights)
     if args.refiner is not None:
         CANDIDATE_REFINER["model"] = load_refiner(args.refiner)
     if args.weights is not None:

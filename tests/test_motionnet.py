@@ -370,6 +370,11 @@ def test_use_weights_replaces_the_shared_network(tmp_path, camera):
         field = estimate_motion(camera[:128, :128], device="cpu", passes=1, check=False)
         expected = motionnet.predict(mine, camera[:128, :128], "cpu")
         np.testing.assert_array_equal(field.length, expected.length)
+        packaged = motionnet.use_weights(None)  # back to the weights that ship
+        assert motionnet.get_motionnet(torch.device("cpu")) is packaged
+        assert packaged.config == shipped.config
+        assert all(torch.equal(a, b) for a, b in zip(packaged.state_dict().values(),
+                                                     shipped.state_dict().values()))
     finally:
         with motionnet._cache_lock:
             motionnet._cache["cpu"] = shipped

@@ -297,9 +297,10 @@ def get_motionnet(device: torch.device) -> MotionNet:
 def use_weights(path, device="cpu") -> MotionNet:
     """Make the weights in ``path`` the shared Motion-Net for ``device``: what
     :func:`~napari_motion_deblur.estimate_motion` and :func:`~napari_motion_deblur.deblur` use
-    from then on in this process (e.g. your own fine-tuned weights, or to compare weights)."""
+    from then on in this process (e.g. your own fine-tuned weights, or to compare weights).
+    ``path=None`` goes back to the packaged weights."""
     device = torch.device(device)
-    model = load_weights(str(path), device=device)
+    model = load_weights(None if path is None else str(path), device=device)
     with _cache_lock:
         _cache[str(device)] = model
     return model
