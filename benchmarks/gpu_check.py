@@ -65,14 +65,14 @@ def main():
         rows[f"IRC-Net 5x2, exact, solver pcg, {name}"] = timed(
             lambda b=blurred, f=field: deconvolve(
                 b, f, settings=DeconvolutionSettings(device="cuda", solver="pcg")), args.runs)
+        rows[f"Motion-Net 1 pass, {name}"] = timed(
+            lambda b=blurred: estimate_motion(b, device="cuda", passes=1, check=False),
+            args.runs)
         if not colour:
-            rows[f"Motion-Net 1 pass, {name}"] = timed(
-                lambda b=blurred: estimate_motion(b, device="cuda", passes=1, check=False),
-                args.runs)
             rows[f"refiner, {name}"] = timed(
                 lambda b=blurred, f=field: refine(b, b, f, "cuda"), args.runs)
-            rows[f"deblur() defaults, {name}"] = timed(
-                lambda b=blurred: deblur(b, device="cuda"), args.runs)
+        rows[f"deblur() defaults, {name}"] = timed(
+            lambda b=blurred: deblur(b, device="cuda"), args.runs)
     small = image((256, 256), False)
     field = camera_shake_field(small.shape, 3, max_length=30.0)
     blurred = blur(small, field, 0.01, seed=1)

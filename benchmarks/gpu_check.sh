@@ -3,7 +3,10 @@
 # CPU/GPU agreement and peak GPU memory (benchmarks/results/gpu.md). Run from the repository
 # root on a machine with CUDA: bash benchmarks/gpu_check.sh
 set -euo pipefail
-python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')"
-python -m pytest -q -p no:cacheprovider tests/test_operators.py tests/test_refiner.py \
-    -k "cuda or device or blocks"  # the CUDA-only tests and the device-parametrized ones
-cd benchmarks && python gpu_check.py --runs 5
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')"
+# The CUDA-only tests and the cuda cases of the device-parametrized ones (adjointness of the
+# node and per-pixel operators), then the timings.
+"$PYTHON" -m pytest -q -p no:cacheprovider tests/test_operators.py tests/test_refiner.py \
+    tests/test_pcg_solver.py -k "cuda or blocks"
+cd benchmarks && "$PYTHON" gpu_check.py --runs 5

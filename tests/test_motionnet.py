@@ -300,6 +300,19 @@ def test_training_script_runs_and_resumes(tmp_path, camera):
     assert meta["validation"]["best"] <= meta["validation"]["initial_weights"]
 
 
+def test_batches_drawn_by_worker_processes_train_too(tmp_path):
+    out = tmp_path / "out"
+    meta = training.main(["--out", str(out), "--minutes", "0.03", "--width", "16", "--batch", "2",
+                          "--synthetic", "2", "--no-photos", "--crop", "48", "--workers", "1",
+                          "--validate-every", "0.5"])
+    assert meta["workers"] == 1 and meta["training_data"]["crop"] == 48
+    assert meta["steps"] > 0 and np.isfinite(meta["validation"]["best"])
+    stream = iter(training.BatchStream(training.Sources(None, crop=40, synthetic_pool=2,
+                                                        photos=False), 3, "node", 0, 0))
+    x, y = next(stream)
+    assert x.shape == (3, 1, 40, 40) and y.shape == (3, 3, 40, 40)
+
+
 # ------------------------------------------------------------------------- cepstral check
 def test_cepstral_check_moves_a_close_estimate_onto_the_blur(camera):
     from napari_motion_deblur.estimation.spectral import cepstral_check

@@ -11,7 +11,10 @@ tests use it) and synthetic microscopy-like scenes. Each crop is blurred by
 ``random_field(kind="mixed")``, noised (sigma in [0, 0.02]) and flipped/rotated together with
 its field. ``--minutes`` is the total training time: a run resumed with ``--resume`` continues
 until that total. The best checkpoint on a fixed validation set (32 crops, its own seed and
-held-out source images) is kept.
+held-out source images) is kept. ``--workers N`` draws the batches in N processes (a
+multi-core machine feeding a GPU); each worker's stream is seeded by ``--seed``, its index and
+the step it starts at, so a run is reproducible given its workers, and a resumed run draws new
+batches rather than replaying the first ones.
 """
 
 from __future__ import annotations
@@ -230,6 +233,34 @@ def make_batch(sources, rng, size, held_out=False, mode="node"):
     return x, y, [p[1] for p in pairs]
 
 
+class BatchStream(torch.utils.data.IterableDataset):
+    """Endless training batches ``(x, y)`` (:func:`make_batch`) for a ``DataLoader``'s workers.
+
+    Worker ``i`` draws from ``default_rng([seed, start_step, i])`` with one torch thread, so the
+    workers do not compete for the cores they run on.
+    """
+
+    def __init__(self, sources: Sources, batch: int, mode: str, seed: int, start_step: int):
+        super().__init__()
+        self.sources, self.batch, self.mode = sources, batch, mode
+        self.seed, self.start_step = seed, start_step
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else 0
+        if info is not None:
+            torch.set_num_threads(1)
+        rng = np.random.default_rng([self.seed, self.start_step, worker])
+        while True:
+            x, y, _ = make_batch(self.sources, rng, self.batch, mode=self.mode)
+            yield x, y
+
+
+def _batches_here(sources: Sources, rng: np.random.Generator, batch: int, mode: str):
+    while True:  # drawn from the run's own generator, which the resumable state saves
+        yield make_batch(sources, rng, batch, mode=mode)[:2]
+
+
 def loss_fn(prediction: torch.Tensor, target: torch.Tensor, beta: float = 0.5) -> torch.Tensor:
     """Length error (Huber, threshold ``beta`` x 10 px) plus a length-weighted direction error.
 
@@ -274,6 +305,10 @@ def parse_args(argv=None):
     parser.add_argument("--mode", choices=DATA_MODES, default="node",
                         help="training data: node operator, exact operator + camera pipeline, or "
                              "either at even odds")
+    parser.add_argument("--crop", type=int, default=CROP,
+                        help="training and validation crop side (px)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes drawing the batches (0: in the training process)")
     parser.add_argument("--init", default=None,
                         help="start from these weights (fine-tuning), e.g. resources/motionnet.pt")
     return parser.parse_args(argv)
@@ -287,7 +322,9 @@ def main(argv=None) -> dict:
     log_path = out / "motionnet_train_log.csv"
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    sources = Sources(args.data, synthetic_pool=args.synthetic, seed=args.seed,
+    if args.crop < 32 or args.workers < 0:
+        raise SystemExit("--crop must be at least 32 and --workers at least 0")
+    sources = Sources(args.data, crop=args.crop, synthetic_pool=args.synthetic, seed=args.seed,
                       photos=args.photos)
     val_x, val_y, val_fields = make_batch(sources, np.random.default_rng(VALIDATION_SEED),
                                           VALIDATION_SIZE, held_out=True, mode=args.mode)
@@ -324,8 +361,9 @@ def main(argv=None) -> dict:
                               + {"node": "", "exact": " + strong_shake_field (40 %)",
                                  "mixed": "; half the samples as in mode 'exact'"}[args.mode],
                               "mode": args.mode, "init": args.init,
-                              "noise_sigma_max": MAX_NOISE, "crop": CROP},
-            "batch": args.batch, "lr": args.lr, "huber_beta": args.beta, "seed": args.seed,
+                              "noise_sigma_max": MAX_NOISE, "crop": args.crop},
+            "batch": args.batch, "workers": args.workers, "lr": args.lr,
+            "huber_beta": args.beta, "seed": args.seed,
             "steps": progress.step,
             "minutes": round(progress.elapsed / 60.0, 2),
             "validation": {"crops": VALIDATION_SIZE, "seed": VALIDATION_SEED,
@@ -335,9 +373,19 @@ def main(argv=None) -> dict:
             **environment(args.threads, device),
         }
 
+    if args.workers:
+        stream = torch.utils.data.DataLoader(
+            BatchStream(sources, args.batch, args.mode, args.seed, progress.step),
+            batch_size=None, num_workers=args.workers, prefetch_factor=4,
+            pin_memory=device.type == "cuda", persistent_workers=True)
+        batches = iter(stream)
+    else:
+        batches = _batches_here(sources, rng, args.batch, args.mode)
+
     def batch_loss():
-        x, y, _ = make_batch(sources, rng, args.batch, mode=args.mode)
-        return loss_fn(model(x.to(device)), y.to(device), args.beta)
+        x, y = next(batches)
+        return loss_fn(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True),
+                       args.beta)
 
     run_budgeted(
         model, optimizer, progress, budget=args.minutes * 60.0, base_lr=args.lr, warmup=200,
