@@ -4,13 +4,15 @@ For each of ``--images`` held-out Train400 images (the training script's every-1
 starting at ``--first``; never a test image) and each case of the blind benchmark (strong
 camera shake, moving objects, uniform motion; <= 21 / <= 35 px; linear / realistic), the blurred
 image is deblurred the way ``deblur()`` does it (estimate with 4 test-time passes, the cepstral
-check and the camera model; unconfirmed lengths x0.8; the confidence-following TV weight), once
-with each weight file. Reported per half of the images (choose / check), variant and field
-kind: the PSNR gain over the blurry input with and without the learned refiner, the cases that
-end below the blurry input, the median length-ratio error and the field error of the estimate.
+check and the camera model; unconfirmed lengths times the default length scale, or ``--scale-b``
+with b's weights; the confidence-following TV weight), once with each weight file. Reported
+per half of the images (choose / check), variant and field kind: the PSNR gain over the blurry
+input with and without the learned refiner, the cases that end below the blurry input, the
+median length-ratio error and the field error of the estimate.
 
     python benchmarks/heldout_weights.py --a src/napari_motion_deblur/resources/motionnet.pt \
-        --b runs/motionnet/motionnet.pt [--first 12 --images 12]
+        --b runs/motionnet/motionnet.pt [--first 12 --images 12] [--scale-b 0.8] \
+        [--quantile-b 0.4]
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ SETTINGS = DEFAULTS.replace(estimation=DEFAULTS.estimation.replace(device="cpu")
 NAMES = ("a", "b")
 
 
-def deblurred(blurred: np.ndarray) -> dict:
+def deblurred(blurred: np.ndarray, length_scale: float = SETTINGS.length_scale) -> dict:
     """``deblur()``'s steps with the weights in use: the estimate, the result and the result
     without the refiner."""
     estimate = estimate_with_confidence(blurred, settings=SETTINGS.estimation)
-    field = estimate.for_deblurring(SETTINGS.length_scale)
+    field = estimate.for_deblurring(length_scale)
     config = SETTINGS.deconvolution_for(estimate.confidence)
     return {"estimate": estimate.field, "refined": deconvolve(blurred, field, settings=config),
             "unrefined": deconvolve(blurred, field, settings=config.replace(refine=False))}
@@ -56,15 +58,18 @@ def check_steps(blurred: np.ndarray) -> None:
         raise SystemExit("the replayed chain differs from deblur()")
 
 
-def case_runner(weights: dict[str, Path]):
+def case_runner(weights: dict[str, Path], scales: dict[str, float],
+                quantiles: dict[str, float | None]):
     def run_case(sharp, kind, max_length, variant, seed) -> dict:
         field = KINDS[kind](sharp.shape[:2], np.random.default_rng(seed), max_length=max_length)
         obs = degrade(sharp, field, seed, realistic=variant == "realistic")
         row = {"kind": kind, "variant": variant, "max_length": max_length,
                "blurry": psnr(obs.blurred, obs.sharp)}
         for name, path in weights.items():
-            use_weights(path, device="cpu")
-            out = deblurred(obs.blurred)
+            model = use_weights(path, device="cpu")
+            if quantiles[name] is not None:  # read the length bins at another quantile
+                model.config["length_quantile"] = quantiles[name]
+            out = deblurred(obs.blurred, scales[name])
             row.update({f"refined_{name}": psnr(out["refined"], obs.sharp),
                         f"unrefined_{name}": psnr(out["unrefined"], obs.sharp),
                         f"length_error_{name}": length_ratio_error(out["estimate"], obs.field),
@@ -99,6 +104,11 @@ def main(argv=None):
         parser.add_argument("--first", type=int, default=12,
                             help="first held-out image (blind_ablations.py uses 0-11)")
         parser.add_argument("--name", default="heldout_weights", help="results file name")
+        parser.add_argument("--scale-b", type=float, default=SETTINGS.length_scale,
+                            help="length scale of unconfirmed lengths with b's weights")
+        parser.add_argument("--quantile-b", type=float, default=None,
+                            help="b's length quantile, if its weights classify lengths "
+                                 "(default: the one they were saved with)")
 
     args, every_held_out = held_out_arguments(__doc__.splitlines()[0], 12, argv, extend)
     images = every_held_out[args.first : args.first + args.images]
@@ -106,16 +116,24 @@ def main(argv=None):
     use_weights(args.a, device="cpu")
     check_steps(degrade(images[0][:160, :160], KINDS["camera"](
         (160, 160), np.random.default_rng(1), max_length=21.0), 1).blurred)
-    rows = held_out_rows(images, case_runner(weights), seed=12000)
+    scales = {"a": SETTINGS.length_scale, "b": args.scale_b}
+    quantiles = {"a": None, "b": args.quantile_b}
+    if args.quantile_b is not None and not 0 < args.quantile_b < 1:
+        raise SystemExit("--quantile-b must be in (0, 1)")
+    rows = held_out_rows(images, case_runner(weights, scales, quantiles), seed=12000)
     markdown = "\n".join([
         "# Motion-Net weights compared on held-out Train400 images (`deblur()` as shipped)", "",
-        f"a = `{args.a}`, b = `{args.b}`; held-out images {args.first}.."
+        f"a = `{args.a}`, b = `{args.b}`; unconfirmed lengths x{scales['a']:g} (a) and "
+        f"x{scales['b']:g} (b)"
+        + (f", b's lengths at quantile {args.quantile_b:g}" if args.quantile_b else "")
+        + f"; held-out images {args.first}.."
         f"{args.first + len(images) - 1} of the training script's split; {len(rows)} cases. "
         "Gain = PSNR - blurry PSNR (dB, mean); refined = `deblur()`, unrefined = "
         "`deblur(refine=False)`; length err. = median |l_est/l - 1| (pixels with l >= 3 px); "
         "field MSE in px^2 (sign-free streak vectors).", "",
         f"Machine: {machine(args.threads)}.", "", *by_halves(table, rows, len(images))])
     save(args.name, {"machine": machine(args.threads), "a": str(args.a), "b": str(args.b),
+                     "scales": scales, "quantiles": quantiles,
                      "first": args.first, "images": len(images), "rows": rows}, markdown)
 
 

@@ -4,9 +4,11 @@ DeepLab-style: two strided convolutions down to 1/4 resolution, dilated residual
 atrous spatial pyramid (ASPP) and bilinear upsampling back to full resolution. Its input is the
 image luminance; its output at every pixel is the sign-free doubled-angle direction
 ``(cos 2a, sin 2a)``, continuous across the 0/180 degree wrap and unaffected by the streak's
-sign, and the length ``l`` (in units of :data:`OUTPUT_SCALE` px). A fixed front end of oriented
-difference energies feeds the learned layers the classic blur cue directly. Trained weights ship in
-``resources/motionnet.pt`` (see ``python -m napari_motion_deblur.training.motionnet``).
+sign, and the length ``l`` (in units of :data:`OUTPUT_SCALE` px), regressed or, with
+``length_bins``, read from a distribution over length bins (:mod:`.length_bins`). A fixed front
+end of oriented difference energies feeds the learned layers the classic blur cue directly.
+Trained weights ship in ``resources/motionnet.pt`` (see
+``python -m napari_motion_deblur.training.motionnet``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import json
-import math
 import os
 import threading
 
@@ -25,15 +26,16 @@ import torch.nn.functional as F
 
 from .._generators import run_to_end
 from .._validation import luminance
-from ..motion import MAX_LENGTH, MotionField, doubled_angle, undoubled_angle
+from ..motion import MAX_LENGTH, MotionField, undoubled_angle
 from ..settings import MAX_PASSES, check_passes
+from . import length_bins as bins
+from .encoding import OUTPUT_SCALE, from_field, streak_error, to_field
+from .front_end import difference_filters, gaussian_window, local_contrast, oriented_energy
 
 __all__ = ["MAX_PASSES", "MotionNet", "check_passes", "iter_predict", "predict", "to_field",
            "from_field", "streak_error", "luminance", "load_weights", "save_weights",
-           "get_motionnet", "use_weights"]
+           "get_motionnet", "use_weights", "with_length_bins", "extended"]
 
-#: The network's outputs are streak lengths divided by this (keeps activations near unit scale).
-OUTPUT_SCALE = 10.0
 #: Input sides are padded to a multiple of this (the total downsampling).
 STRIDE = 4
 WEIGHTS_NAME = "motionnet.pt"
@@ -49,36 +51,6 @@ LCN_SIGMA = 8.0
 
 _cache: dict[str, MotionNet] = {}
 _cache_lock = threading.Lock()
-
-
-def _gaussian_window(sigma: float) -> torch.Tensor:
-    radius = int(3 * sigma)
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
-
-
-def _difference_filters(orientations: int, shifts) -> torch.Tensor:
-    """(orientations * len(shifts), 1, k, k) filters ``x(p + s u / 2) - x(p - s u / 2)``.
-
-    ``u`` is the direction (row, col) = (-sin a, cos a); off-grid points are bilinear.
-    """
-    radius = int(math.ceil(max(shifts) / 2)) + 1
-    size = 2 * radius + 1
-    filters = torch.zeros(len(shifts), orientations, size, size)
-    for i, shift in enumerate(shifts):
-        for j in range(orientations):
-            a = math.pi * j / orientations
-            for sign in (1.0, -1.0):
-                r = radius - sign * math.sin(a) * shift / 2
-                c = radius + sign * math.cos(a) * shift / 2
-                r0, c0 = math.floor(r), math.floor(c)
-                for dr in (0, 1):
-                    for dc in (0, 1):
-                        weight = (1 - abs(r - r0 - dr)) * (1 - abs(c - c0 - dc))
-                        if weight > 0:
-                            filters[i, j, r0 + dr, c0 + dc] += sign * weight
-    return filters.reshape(-1, 1, size, size)
 
 
 def _block(cin, cout, stride=1, dilation=1):
@@ -118,20 +90,40 @@ class MotionNet(nn.Module):
         Orientations of the fixed oriented-difference front end (evenly over 180 degrees).
     shifts : tuple of int
         Pixel distances of those differences (one scale each).
+    length_bins : int
+        0: the length is regressed (one channel). Otherwise also classified into this many bins
+        of :data:`~.length_bins.BIN_WIDTH` px, and the length the network answers is the
+        distribution's ``length_quantile`` (see :mod:`.length_bins`).
+    length_quantile : float
+        In (0, 1); used with ``length_bins``.
+    coarse_shifts : tuple of int
+        Longer difference distances, computed at half resolution (:mod:`.front_end`).
     """
 
     def __init__(self, width: int = 64, dilations=(2, 4, 8), aspp=(3, 6, 12),
-                 normalize: str = "local", orientations: int = 12, shifts=(1, 2, 4, 8, 16)):
+                 normalize: str = "local", orientations: int = 12, shifts=(1, 2, 4, 8, 16),
+                 length_bins: int = 0, length_quantile: float = 0.5, coarse_shifts=()):
         super().__init__()
         if normalize not in ("local", "none"):
             raise ValueError(f"normalize must be 'local' or 'none', got {normalize!r}")
+        if length_bins < 0 or not 0.0 < length_quantile < 1.0:
+            raise ValueError("length_bins must be >= 0 and length_quantile in (0, 1), got "
+                             f"{length_bins} and {length_quantile}")
         self.config = {"width": width, "dilations": list(dilations), "aspp": list(aspp),
                        "normalize": normalize, "orientations": orientations,
                        "shifts": list(shifts)}
-        self.register_buffer("_window", _gaussian_window(LCN_SIGMA), persistent=False)
-        self.register_buffer("_differences", _difference_filters(orientations, shifts),
+        if length_bins:  # older weights' configs have no such keys
+            self.config.update(length_bins=int(length_bins),
+                               length_quantile=float(length_quantile))
+        if coarse_shifts:
+            self.config["coarse_shifts"] = [int(s) for s in coarse_shifts]
+        self.register_buffer("_window", gaussian_window(LCN_SIGMA), persistent=False)
+        self.register_buffer("_differences", difference_filters(orientations, shifts),
                              persistent=False)
-        n_energy = orientations * len(shifts) + len(shifts)
+        self.register_buffer("_coarse_differences", difference_filters(
+            orientations, [s / 2 for s in coarse_shifts]) if coarse_shifts else torch.zeros(0),
+            persistent=False)
+        n_energy = (orientations + 1) * (len(shifts) + len(coarse_shifts))
         w4, w2 = width // 4, width // 2
         self.stem = nn.Sequential(_block(1, w4), _block(w4, w2, 2), _block(w2, w2),
                                   _block(w2, width, 2))
@@ -143,14 +135,23 @@ class MotionNet(nn.Module):
                                           nn.InstanceNorm2d(branch, affine=True),
                                           nn.ReLU(inplace=True)))
         self.fuse = _block(branch * len(self.aspp), width)
-        self.head = nn.Conv2d(width, 3, 1)
+        self.head = nn.Conv2d(width, 3 + length_bins, 1)
 
     def forward(self, luminance: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) luminance in [0, 1] -> (B, 3, H, W) ``(cos 2a, sin 2a, l / scale)``.
 
         Any H, W: the input is padded (reflect) to a multiple of :data:`STRIDE` and the output is
-        cropped back.
+        cropped back. With length bins, ``l`` is their quantile (:func:`.length_bins.decode`).
         """
+        out = self.raw(luminance)
+        if not self.config.get("length_bins"):
+            return out
+        length = bins.decode(out[:, 3:], self.config["length_quantile"])
+        return torch.cat([out[:, :2], length[:, None] / OUTPUT_SCALE], 1)
+
+    def raw(self, luminance: torch.Tensor) -> torch.Tensor:
+        """The head's output at full resolution: :meth:`forward`'s three channels as
+        regressed, then the length bins' logits, if any (what training compares to targets)."""
         h, w = luminance.shape[-2:]
         ph, pw = (-h) % STRIDE, (-w) % STRIDE
         x = luminance - 0.5
@@ -158,51 +159,24 @@ class MotionNet(nn.Module):
             mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         if self.config["normalize"] == "local":
-            x = self._local_contrast(x)
-        x = self.merge(torch.cat([self.stem(x), self._oriented_energy(x)], 1))
+            x = local_contrast(x, self._window)
+        x = self.merge(torch.cat([self.stem(x), self._energies(x)], 1))
         x = self.body(x)
         x = self.fuse(torch.cat([branch(x) for branch in self.aspp], 1))
         x = self.head(x)
         x = F.interpolate(x, scale_factor=STRIDE, mode="bilinear", align_corners=False)
         return x[..., :h, :w]
 
-    def _oriented_energy(self, x):
-        # Fixed front end: the log energy of differences between pixels ``s`` apart along each
-        # orientation, pooled to 1/4 resolution. A streak of length l along a flattens
-        # differences with s << l along a, so the orientation profile (log energy minus its mean
-        # over orientations) at each s points straight at the angle and the length.
-        k = self._differences
-        n = len(self.config["shifts"])
-        per_scale = k.shape[0] // n
-        centre = k.shape[-1] // 2
-        energy = []
-        for i, shift in enumerate(self.config["shifts"]):
-            # Each scale's filters are cropped to their support (most taps are zero).
-            pad = math.ceil(shift / 2) + 1
-            ki = k[i * per_scale : (i + 1) * per_scale, :, centre - pad : centre + pad + 1,
-                   centre - pad : centre + pad + 1]
-            mode = "reflect" if min(x.shape[-2:]) > pad else "replicate"
-            d = F.conv2d(F.pad(x, (pad,) * 4, mode=mode), ki)
-            energy.append(torch.log(F.avg_pool2d(d * d, STRIDE) + 1e-4))
-        energy = torch.stack(energy, 1)
-        mean = energy.mean(2, keepdim=True)
-        return torch.cat([(energy - mean).flatten(1, 2), mean[:, :, 0]], 1)
-
-    def _local_contrast(self, x):
-        # Blur cues are relative (which directions lost their detail), so divide out the local
-        # contrast: the same streak then looks the same in dim and bright, flat and busy regions.
-        k = self._window
-        pad = k.shape[-1] // 2
-        mode = "reflect" if min(x.shape[-2:]) > pad else "replicate"
-
-        def smooth(v):
-            v = F.pad(v, (pad, pad, 0, 0), mode=mode)
-            v = F.conv2d(v, k.reshape(1, 1, 1, -1))
-            v = F.pad(v, (0, 0, pad, pad), mode=mode)
-            return F.conv2d(v, k.reshape(1, 1, -1, 1))
-
-        centred = x - smooth(x)
-        return centred / (smooth(centred * centred).sqrt() + 0.01)
+    def _energies(self, x):
+        energy = oriented_energy(x, self._differences, self.config["shifts"], STRIDE)
+        coarse = self.config.get("coarse_shifts")
+        if not coarse:
+            return energy
+        # Long shifts at half resolution: the same cue for long streaks at a quarter of the
+        # cost of full-resolution filters that wide.
+        half = [s / 2 for s in coarse]
+        return torch.cat([energy, oriented_energy(F.avg_pool2d(x, 2), self._coarse_differences,
+                                                  half, STRIDE // 2)], 1)
 
     def receptive_field(self) -> int:
         """Receptive field (pixels, one side) of an output pixel, before upsampling.
@@ -216,32 +190,37 @@ class MotionNet(nn.Module):
         return rf + 2 * STRIDE
 
 
-def to_field(output: torch.Tensor) -> MotionField:
-    """Convert one network output (3, H, W) or (1, 3, H, W) to a :class:`MotionField`."""
-    out = output.detach().float().reshape(3, *output.shape[-2:]).cpu().numpy()
-    length = np.clip(out[2] * OUTPUT_SCALE, 0.0, MAX_LENGTH)
-    return MotionField(length, undoubled_angle(out[0], out[1]))
+def extended(model: MotionNet, **changes) -> MotionNet:
+    """A copy of ``model`` with outputs or inputs added, for fine-tuning: ``length_bins`` (and
+    ``length_quantile``) add a length classifier, ``coarse_shifts`` more front-end distances.
 
-
-def from_field(field: MotionField) -> np.ndarray:
-    """The training target of a field: (3, H, W) float32 ``(cos 2a, sin 2a, l / scale)``."""
-    length = field.length.astype(np.float64) / OUTPUT_SCALE
-    return np.stack([*doubled_angle(field.angle), length]).astype(np.float32)
-
-
-def streak_error(estimate: MotionField, truth: MotionField) -> float:
-    """Mean per-pixel squared distance between streak vectors, minimized over the sign.
-
-    With ``v = l (cos a, -sin a)``, ``min(|v1 - v2|^2, |v1 + v2|^2)
-    = l1^2 + l2^2 - 2 l1 l2 |cos(a1 - a2)|`` (px^2). Lengths are clipped to [0, 35] and
-    lengths <= 1 (no blur) count as 0.
+    Every trained layer is kept; the new head rows and the merge layer's new input channels
+    start at zero, so the copy answers exactly as ``model`` does (the bins: a uniform
+    distribution) until it is trained.
     """
-    if estimate.shape != truth.shape:
-        raise ValueError(f"field shapes differ: {estimate.shape} vs {truth.shape}")
-    l1, l2 = (np.where(f.length > 1.0, np.minimum(f.length, MAX_LENGTH), 0.0).astype(np.float64)
-              for f in (estimate, truth))
-    cos = np.abs(np.cos(np.radians(estimate.angle.astype(np.float64) - truth.angle)))
-    return float(np.mean(l1 * l1 + l2 * l2 - 2.0 * l1 * l2 * cos))
+    unknown = set(changes) - {"length_bins", "length_quantile", "coarse_shifts"}
+    if unknown:
+        raise ValueError(f"cannot extend Motion-Net by {sorted(unknown)}")
+    new = MotionNet(**{**model.config, **changes}).to(next(model.parameters()).device)
+    old, target = model.state_dict(), new.state_dict()
+    with torch.no_grad():
+        for name, value in old.items():
+            slot = target[name]
+            if slot.shape == value.shape:
+                slot.copy_(value)
+            else:  # a grown head (output rows) or merge layer (input channels)
+                slot.zero_()
+                slot[tuple(slice(0, n) for n in value.shape)] = value
+    new.load_state_dict(target)
+    return new
+
+
+def with_length_bins(model: MotionNet, count: int | None = None,
+                     quantile: float = 0.5) -> MotionNet:
+    """:func:`extended` by a length classifier of ``count`` bins (default: bins up to
+    :data:`~napari_motion_deblur.motion.MAX_LENGTH`) read at ``quantile``."""
+    count = bins.bin_count() if count is None else count
+    return extended(model, length_bins=count, length_quantile=quantile)
 
 
 def save_weights(model: MotionNet, path, metadata: dict | None = None) -> None:

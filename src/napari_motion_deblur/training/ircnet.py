@@ -6,7 +6,7 @@ Usage (from the repository root)::
         --out runs/ircnet
 
 Pairs: a sharp crop (training images, scikit-image's photos, synthetic scenes; see
-:class:`~napari_motion_deblur.training.motionnet.Sources`) blurred by the exact per-pixel
+:class:`~napari_motion_deblur.training.sources.Sources`) blurred by the exact per-pixel
 operator with strong camera shake or mixed fields up to 35 px and Gaussian noise
 (:func:`~napari_motion_deblur.physics.degradation.degrade`, linear variant), 20 px of border
 cut. IRC-Net deconvolves each with its true field exactly as ``deconvolve()`` does for a known
@@ -37,7 +37,7 @@ from ..settings import DEFAULT_LAMBDA
 from ..solvers.irc import IRCNet
 from ..solvers.irc_weights import load_learned, save_learned
 from ._loop import Progress, environment, load_state, run_budgeted, start_run, training_parser
-from .motionnet import Sources
+from .sources import Sources
 
 PAIR = 140
 VALIDATION_SIZE = 24

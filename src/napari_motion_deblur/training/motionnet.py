@@ -26,12 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..estimation.length_bins import bin_count, classification_loss
 from ..estimation.motionnet import (
     OUTPUT_SCALE,
     MotionNet,
+    extended,
     from_field,
     load_weights,
-    luminance,
     save_weights,
     streak_error,
     to_field,
@@ -48,11 +49,11 @@ from ._loop import (
     start_run,
     training_parser,
 )
+from .sources import CROP, SKIMAGE_PHOTOS, Sources, folder_split, synthetic_scene  # noqa: F401
 
-SKIMAGE_PHOTOS = ("astronaut", "coins", "moon", "text", "clock", "coffee", "chelsea",
-                  "hubble_deep_field", "immunohistochemistry", "page", "rocket", "grass",
-                  "gravel", "brick", "cell", "retina")
-CROP = 112
+#: Weight of the length bins' cross-entropy in :func:`loss_fn` (it is ~2 at the start, the
+#: regression terms ~0.2).
+CLASSIFICATION_WEIGHT = 0.1
 VALIDATION_SIZE = 32
 VALIDATION_SEED = 20181008
 MAX_NOISE = 0.02
@@ -75,115 +76,6 @@ def augment(image: np.ndarray, field: MotionField, rotations: int = 0, flip: boo
     if flip:
         image, field = image[:, ::-1], field.fliplr()
     return np.ascontiguousarray(np.rot90(image, rotations % 4)), field.rot90(rotations)
-
-
-# ------------------------------------------------------------------------------ sharp images
-def synthetic_scene(size: int, rng: np.random.Generator) -> np.ndarray:
-    """A microscopy-like sharp scene: dead leaves, fluorescent blobs or filaments, in [0, 1]."""
-    rows, cols = np.mgrid[0:size, 0:size].astype(np.float32)
-    kind = rng.integers(3)
-    if kind == 0:  # dead leaves: occluding discs of random grey levels
-        img = np.full((size, size), rng.uniform(), np.float32)
-        for _ in range(int(rng.integers(30, 120))):
-            r = size * 0.3 * rng.uniform(0.02, 1.0) ** 2 + 1.5
-            cr, cc = rng.uniform(-r, size + r, 2)
-            img[(rows - cr) ** 2 + (cols - cc) ** 2 <= r * r] = rng.uniform()
-        return img
-    img = np.zeros((size, size), np.float32)
-    if kind == 1:  # blobs: Gaussian spots (nuclei, vesicles)
-        for _ in range(int(rng.integers(10, 80))):
-            s = rng.uniform(0.8, 6.0)
-            cr, cc = rng.uniform(0, size, 2)
-            img += rng.uniform(0.2, 1.0) * np.exp(-((rows - cr) ** 2 + (cols - cc) ** 2)
-                                                   / (2 * s * s))
-    else:  # filaments: smooth random curves (cytoskeleton)
-        for _ in range(int(rng.integers(5, 30))):
-            p = rng.uniform(0, size, 2)
-            heading = rng.uniform(0, 2 * np.pi)
-            width, value = rng.uniform(0.6, 2.0), rng.uniform(0.3, 1.0)
-            for _ in range(int(rng.integers(20, 80))):
-                heading += rng.normal(0, 0.2)
-                p = p + 2.0 * np.array([np.sin(heading), np.cos(heading)])
-                lo = np.maximum((p - 3 * width).astype(int), 0)
-                hi = np.minimum((p + 3 * width).astype(int) + 2, size)
-                if (hi <= lo).any():
-                    continue
-                sub = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
-                d2 = (rows[sub] - p[0]) ** 2 + (cols[sub] - p[1]) ** 2
-                img[sub] = np.maximum(img[sub], value * np.exp(-d2 / (2 * width * width)))
-    img = img / max(float(img.max()), 1e-6)
-    return np.clip(rng.uniform(0.0, 0.2) + rng.uniform(0.5, 0.8) * img, 0.0, 1.0)
-
-
-def folder_split(folder, crop: int = CROP) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(training, held-out) luminance images of a folder: every 10th usable image is held out.
-
-    Usable: at least ``crop`` pixels on each side. The benchmarks tune on the held-out part.
-    """
-    images = [im for im in _read_folder(Path(folder)) if min(im.shape) >= crop]
-    return ([im for i, im in enumerate(images) if i % 10 != 9],
-            [im for i, im in enumerate(images) if i % 10 == 9])
-
-
-def _read_folder(folder: Path) -> list[np.ndarray]:
-    from skimage import io
-
-    images = []
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}:
-            continue
-        img = np.asarray(io.imread(path))
-        img = img.astype(np.float32) / (255.0 if img.dtype == np.uint8 else max(img.max(), 1))
-        images.append(luminance(img if img.ndim == 3 else img[..., None]))
-    return images
-
-
-def _skimage_photos() -> list[np.ndarray]:
-    import skimage.data
-
-    images = []
-    for name in SKIMAGE_PHOTOS:
-        try:
-            img = np.asarray(getattr(skimage.data, name)(), dtype=np.float32) / 255.0
-        except Exception:  # a photo that needs a download is simply skipped offline
-            continue
-        images.append(luminance(img if img.ndim == 3 else img[..., None]))
-    return images
-
-
-class Sources:
-    """Sharp training images; every 10th folder image is held out for validation."""
-
-    def __init__(self, data: str | None, crop: int = CROP, synthetic_pool: int = 64, seed=0,
-                 photos: bool = True):
-        train, held_out = folder_split(data, crop) if data else ([], [])
-        photos = [im for im in _skimage_photos() if min(im.shape) >= crop] if photos else []
-        self.crop = crop
-        self.train = train + photos
-        rng = np.random.default_rng(seed)
-        self.synthetic = [synthetic_scene(2 * crop, rng) for _ in range(synthetic_pool)]
-        if not self.train and not self.synthetic:
-            raise ValueError(f"no usable training images (data folder {data!r}).")
-        self.train = self.train or self.synthetic
-        self.synthetic = self.synthetic or self.train
-        self.held_out = held_out or photos[:4] or self.train[:1]
-
-    def sharp_crop(self, rng: np.random.Generator, held_out: bool = False,
-                   margin: int = 0) -> np.ndarray:
-        if held_out:
-            pool = self.held_out
-        elif rng.uniform() < 0.25:
-            pool = self.synthetic
-        else:
-            pool = self.train
-        img = pool[int(rng.integers(len(pool)))]
-        side = min(self.crop + 2 * margin, *img.shape)
-        r = int(rng.integers(img.shape[0] - side + 1))
-        c = int(rng.integers(img.shape[1] - side + 1))
-        crop = img[r : r + side, c : c + side]
-        # Random contrast and gamma so the network does not key on absolute intensity.
-        crop = np.clip(crop, 0, 1) ** rng.uniform(0.7, 1.4)
-        return (rng.uniform(0.0, 0.2) + rng.uniform(0.6, 1.0) * crop).astype(np.float32)
 
 
 def _exact_sample(sources: Sources, rng: np.random.Generator, held_out: bool):
@@ -262,7 +154,9 @@ def _batches_here(sources: Sources, rng: np.random.Generator, batch: int, mode: 
 
 
 def loss_fn(prediction: torch.Tensor, target: torch.Tensor, beta: float = 0.5) -> torch.Tensor:
-    """Length error (Huber, threshold ``beta`` x 10 px) plus a length-weighted direction error.
+    """Length error (Huber, threshold ``beta`` x 10 px) plus a length-weighted direction error,
+    plus, when ``prediction`` (:meth:`MotionNet.raw`) has length bins, their cross-entropy
+    (weight :data:`CLASSIFICATION_WEIGHT`).
 
     The direction ``(cos 2a, sin 2a)`` is sign-free and continuous at 0/180 degrees; its squared
     error is weighted by the true length (capped at 10 px), as angles matter in proportion to
@@ -272,7 +166,10 @@ def loss_fn(prediction: torch.Tensor, target: torch.Tensor, beta: float = 0.5) -
     length = F.smooth_l1_loss(prediction[:, 2], target[:, 2], beta=beta)
     weight = (target[:, 2] * OUTPUT_SCALE - 1.0).clamp(0.0, 10.0) / 10.0
     direction = (weight * (prediction[:, :2] - target[:, :2]).square().sum(1)).mean()
-    return length + direction
+    if prediction.shape[1] == 3:
+        return length + direction
+    classes = classification_loss(prediction[:, 3:], target[:, 2] * OUTPUT_SCALE)
+    return length + direction + CLASSIFICATION_WEIGHT * classes
 
 
 @torch.no_grad()
@@ -309,6 +206,14 @@ def parse_args(argv=None):
                         help="training and validation crop side (px)")
     parser.add_argument("--workers", type=int, default=0,
                         help="processes drawing the batches (0: in the training process)")
+    parser.add_argument("--length-bins", type=int, default=0,
+                        help="classify the length into this many 2-px bins too (0: regression "
+                             f"only; {bin_count()} cover all lengths); with --init, a new head")
+    parser.add_argument("--length-quantile", type=float, default=0.5,
+                        help="the length read from the bins' distribution")
+    parser.add_argument("--coarse-shifts", type=int, nargs="*", default=[],
+                        help="longer front-end difference distances (px; e.g. 24 32), at half "
+                             "resolution; with --init, new inputs")
     parser.add_argument("--init", default=None,
                         help="start from these weights (fine-tuning), e.g. resources/motionnet.pt")
     return parser.parse_args(argv)
@@ -333,8 +238,18 @@ def main(argv=None) -> dict:
                                 for f in val_fields]))
 
     model = (load_weights(args.init) if args.init else
-             MotionNet(width=args.width, normalize=args.normalize)).to(device)
+             MotionNet(width=args.width, normalize=args.normalize, length_bins=args.length_bins,
+                       length_quantile=args.length_quantile,
+                       coarse_shifts=args.coarse_shifts)).to(device)
     initial = validate(model, val_batch) if args.init else None
+    changes = {}
+    if args.init and args.length_bins and not model.config.get("length_bins"):
+        changes.update(length_bins=args.length_bins, length_quantile=args.length_quantile)
+    if args.init and args.coarse_shifts and not model.config.get("coarse_shifts"):
+        changes.update(coarse_shifts=args.coarse_shifts)
+    new_head = bool(changes)
+    if changes:  # fine-tune new outputs or inputs onto trained weights
+        model = extended(model, **changes)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
     progress = Progress()
@@ -345,7 +260,7 @@ def main(argv=None) -> dict:
     elif log_path.exists():
         log_path.unlink()
     params = sum(p.numel() for p in model.parameters())
-    if initial is not None and not args.resume:
+    if initial is not None and not args.resume and not new_head:
         progress.best = initial  # fine-tuning keeps new weights only when they beat the initial
     print(f"Motion-Net: {params} parameters; {len(sources.train)} training images; "
           f"validation zero-field error {zero_error:.2f} px^2, initial weights "
@@ -384,8 +299,8 @@ def main(argv=None) -> dict:
 
     def batch_loss():
         x, y = next(batches)
-        return loss_fn(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True),
-                       args.beta)
+        return loss_fn(model.raw(x.to(device, non_blocking=True)),
+                       y.to(device, non_blocking=True), args.beta)
 
     run_budgeted(
         model, optimizer, progress, budget=args.minutes * 60.0, base_lr=args.lr, warmup=200,

@@ -7,7 +7,7 @@ Usage (from the repository root)::
 
 Training pairs are made by the blind chain itself. A sharp crop (training images,
 scikit-image's photos, synthetic microscopy-like scenes; see
-:class:`~napari_motion_deblur.training.motionnet.Sources`) is blurred through the exact
+:class:`~napari_motion_deblur.training.sources.Sources`) is blurred through the exact
 per-pixel operator with strong camera shake or mixed fields and, for half the samples, the
 realistic camera pipeline (:func:`~napari_motion_deblur.physics.degradation.degrade`);
 Motion-Net estimates the field and IRC-Net deconvolves with it exactly as ``deblur()`` does.
@@ -36,7 +36,8 @@ from ..physics.synthesis import random_field
 from ..settings import BLIND_LENGTH_SCALE, DeblurSettings
 from ..solvers.refiner import Refiner, load_refiner, save_refiner
 from ._loop import Progress, environment, load_state, run_budgeted, start_run, training_parser
-from .motionnet import MAX_NOISE, Sources
+from .motionnet import MAX_NOISE
+from .sources import Sources
 
 #: Side of a pair (after the 20-px border that no method sees; Train400 images are 180 px);
 #: training crops are smaller.
