@@ -40,7 +40,7 @@ from ..estimation.motionnet import (
 from ..motion import MotionField
 from ..physics.degradation import degrade, strong_shake_field
 from ..physics.operators import NonUniformBlur
-from ..physics.synthesis import random_field
+from ..physics.synthesis import camera_shake_field, random_field, uniform_random_field
 from ._loop import (
     Progress,
     environment,
@@ -78,11 +78,32 @@ def augment(image: np.ndarray, field: MotionField, rotations: int = 0, flip: boo
     return np.ascontiguousarray(np.rot90(image, rotations % 4)), field.rot90(rotations)
 
 
-def _exact_sample(sources: Sources, rng: np.random.Generator, held_out: bool):
+def long_field(shape, rng: np.random.Generator) -> MotionField:
+    """Camera shake or uniform motion (even odds), the longest streak uniform in 14-35 px.
+
+    The usual fields draw their longest streak below a maximum that is itself random, so only
+    ~5 % of the pixels of a batch streak longer than 20 px and ~1 % longer than 26 px; a
+    network trained on that answers long streaks short. These fields fill that range.
+    """
+    length = rng.uniform(14.0, 35.0)
+    if rng.uniform() < 0.5:
+        return camera_shake_field(shape, rng, max_length=length, min_length=length)
+    return uniform_random_field(shape, rng, max_length=length, min_length=length)
+
+
+def _is_long(rng: np.random.Generator, long_share: float) -> bool:
+    # No draw at all without long fields: the batches (and the validation set) stay as before.
+    return long_share > 0 and rng.uniform() < long_share
+
+
+def _exact_sample(sources: Sources, rng: np.random.Generator, held_out: bool,
+                  long_share: float = 0.0):
     sharp = sources.sharp_crop(rng, held_out, margin=_MARGIN)
     margin = (sharp.shape[0] - sources.crop) // 2
     max_length = rng.uniform(8.0, 35.0)
-    if rng.uniform() < 0.05:
+    if _is_long(rng, long_share):
+        field = long_field(sharp.shape, rng)
+    elif rng.uniform() < 0.05:
         field = MotionField.uniform(sharp.shape, 0.0, 0.0)
     elif rng.uniform() < 0.4:
         field = strong_shake_field(sharp.shape, rng, max_length=max_length)
@@ -98,16 +119,19 @@ def _exact_sample(sources: Sources, rng: np.random.Generator, held_out: bool):
 
 
 def make_sample(sources: Sources, rng: np.random.Generator, held_out: bool = False,
-                mode: str = "node"):
-    """One training pair: (blurred noisy luminance (H, W), true field), see :data:`DATA_MODES`.
+                mode: str = "node", long_share: float = 0.0):
+    """One training pair: (blurred noisy luminance (H, W), true field), see :data:`DATA_MODES`;
+    a share ``long_share`` of the fields are :func:`long_field`.
     """
     if mode == "mixed":
         mode = "exact" if rng.uniform() < 0.5 else "node"
     if mode == "exact":
-        return _exact_sample(sources, rng, held_out)
+        return _exact_sample(sources, rng, held_out, long_share)
     sharp = sources.sharp_crop(rng, held_out)
     shape = sharp.shape
-    if rng.uniform() < 0.05:
+    if _is_long(rng, long_share):
+        field = long_field(shape, rng)
+    elif rng.uniform() < 0.05:
         field = MotionField.uniform(shape, 0.0, 0.0)
     else:
         field = random_field(shape, rng, kind="mixed", max_length=rng.uniform(8.0, 35.0))
@@ -117,9 +141,9 @@ def make_sample(sources: Sources, rng: np.random.Generator, held_out: bool = Fal
     return augment(blurred, field, int(rng.integers(4)), bool(rng.integers(2)))
 
 
-def make_batch(sources, rng, size, held_out=False, mode="node"):
+def make_batch(sources, rng, size, held_out=False, mode="node", long_share=0.0):
     """A batch: inputs (B, 1, H, W), targets (B, 2, H, W) and the true fields."""
-    pairs = [make_sample(sources, rng, held_out, mode) for _ in range(size)]
+    pairs = [make_sample(sources, rng, held_out, mode, long_share) for _ in range(size)]
     x = torch.from_numpy(np.stack([p[0] for p in pairs]))[:, None]
     y = torch.from_numpy(np.stack([from_field(p[1]) for p in pairs]))
     return x, y, [p[1] for p in pairs]
@@ -132,10 +156,11 @@ class BatchStream(torch.utils.data.IterableDataset):
     workers do not compete for the cores they run on.
     """
 
-    def __init__(self, sources: Sources, batch: int, mode: str, seed: int, start_step: int):
+    def __init__(self, sources: Sources, batch: int, mode: str, seed: int, start_step: int,
+                 long_share: float = 0.0):
         super().__init__()
         self.sources, self.batch, self.mode = sources, batch, mode
-        self.seed, self.start_step = seed, start_step
+        self.seed, self.start_step, self.long_share = seed, start_step, long_share
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -144,13 +169,15 @@ class BatchStream(torch.utils.data.IterableDataset):
             torch.set_num_threads(1)
         rng = np.random.default_rng([self.seed, self.start_step, worker])
         while True:
-            x, y, _ = make_batch(self.sources, rng, self.batch, mode=self.mode)
+            x, y, _ = make_batch(self.sources, rng, self.batch, mode=self.mode,
+                                 long_share=self.long_share)
             yield x, y
 
 
-def _batches_here(sources: Sources, rng: np.random.Generator, batch: int, mode: str):
+def _batches_here(sources: Sources, rng: np.random.Generator, batch: int, mode: str,
+                  long_share: float):
     while True:  # drawn from the run's own generator, which the resumable state saves
-        yield make_batch(sources, rng, batch, mode=mode)[:2]
+        yield make_batch(sources, rng, batch, mode=mode, long_share=long_share)[:2]
 
 
 def loss_fn(prediction: torch.Tensor, target: torch.Tensor, beta: float = 0.5) -> torch.Tensor:
@@ -214,6 +241,9 @@ def parse_args(argv=None):
     parser.add_argument("--coarse-shifts", type=int, nargs="*", default=[],
                         help="longer front-end difference distances (px; e.g. 24 32), at half "
                              "resolution; with --init, new inputs")
+    parser.add_argument("--long-share", type=float, default=0.0,
+                        help="share of the crops whose fields streak long (12-35 px; see "
+                             "long_field); the validation crops too")
     parser.add_argument("--init", default=None,
                         help="start from these weights (fine-tuning), e.g. resources/motionnet.pt")
     return parser.parse_args(argv)
@@ -227,12 +257,14 @@ def main(argv=None) -> dict:
     log_path = out / "motionnet_train_log.csv"
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    if args.crop < 32 or args.workers < 0:
-        raise SystemExit("--crop must be at least 32 and --workers at least 0")
+    if args.crop < 32 or args.workers < 0 or not 0 <= args.long_share <= 1:
+        raise SystemExit("--crop must be at least 32, --workers at least 0 and --long-share "
+                         "in [0, 1]")
     sources = Sources(args.data, crop=args.crop, synthetic_pool=args.synthetic, seed=args.seed,
                       photos=args.photos)
     val_x, val_y, val_fields = make_batch(sources, np.random.default_rng(VALIDATION_SEED),
-                                          VALIDATION_SIZE, held_out=True, mode=args.mode)
+                                          VALIDATION_SIZE, held_out=True, mode=args.mode,
+                                          long_share=args.long_share)
     val_batch = (val_x.to(device), val_y, val_fields)
     zero_error = float(np.mean([streak_error(MotionField.uniform(f.shape, 0, 0), f)
                                 for f in val_fields]))
@@ -247,7 +279,9 @@ def main(argv=None) -> dict:
         changes.update(length_bins=args.length_bins, length_quantile=args.length_quantile)
     if args.init and args.coarse_shifts and not model.config.get("coarse_shifts"):
         changes.update(coarse_shifts=args.coarse_shifts)
-    new_head = bool(changes)
+    # New bins change the answers (uniform at first); new inputs do not (zero weights), so
+    # then the tuned weights must still beat the initial ones to be kept.
+    new_head = "length_bins" in changes
     if changes:  # fine-tune new outputs or inputs onto trained weights
         model = extended(model, **changes)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -276,6 +310,7 @@ def main(argv=None) -> dict:
                               + {"node": "", "exact": " + strong_shake_field (40 %)",
                                  "mixed": "; half the samples as in mode 'exact'"}[args.mode],
                               "mode": args.mode, "init": args.init,
+                              "long_share": args.long_share,
                               "noise_sigma_max": MAX_NOISE, "crop": args.crop},
             "batch": args.batch, "workers": args.workers, "lr": args.lr,
             "huber_beta": args.beta, "seed": args.seed,
@@ -290,12 +325,13 @@ def main(argv=None) -> dict:
 
     if args.workers:
         stream = torch.utils.data.DataLoader(
-            BatchStream(sources, args.batch, args.mode, args.seed, progress.step),
+            BatchStream(sources, args.batch, args.mode, args.seed, progress.step,
+                        args.long_share),
             batch_size=None, num_workers=args.workers, prefetch_factor=4,
             pin_memory=device.type == "cuda", persistent_workers=True)
         batches = iter(stream)
     else:
-        batches = _batches_here(sources, rng, args.batch, args.mode)
+        batches = _batches_here(sources, rng, args.batch, args.mode, args.long_share)
 
     def batch_loss():
         x, y = next(batches)
