@@ -9,7 +9,9 @@ side by side on the same inputs:
   median and quartiles over the crops;
 * **validation crops**: the training script's 32 mixed validation crops (held-out images,
   its validation seed): the median ratio estimated / true length over pixels with l >= 3 px,
-  for all of them, l < 10 px and l > 20 px, and the median |ratio - 1|.
+  for all of them, l < 10 px and l > 20 px, and the median |ratio - 1|;
+* **training data**: the share of pixels streaking longer than 10, 20, 26 and 30 px in 150
+  mixed training crops, as drawn today and with ``--long-share 0.6``.
 
 Weight files are ``NAME=PATH`` pairs; ``NAME=PATH@Q`` reads a length classifier at quantile Q.
 
@@ -27,7 +29,7 @@ from _common import DATA, machine, save
 
 from napari_motion_deblur import MotionField, blur
 from napari_motion_deblur.estimation.motionnet import OUTPUT_SCALE, load_weights
-from napari_motion_deblur.training.motionnet import VALIDATION_SEED, make_batch
+from napari_motion_deblur.training.motionnet import VALIDATION_SEED, make_batch, make_sample
 from napari_motion_deblur.training.sources import Sources
 
 LENGTHS = (8, 14, 20, 26, 32)
@@ -93,7 +95,19 @@ def main():
               "|---|" + "---|" * len(models)]
     lines += [f"| {k} | " + " | ".join(f"{ratios[n][k]:.3f}" for n, _, _ in models) + " |"
               for k in keys]
+    shares = {}
+    for long_share in (0.0, 0.6):
+        draw = np.random.default_rng(1)
+        drawn = np.concatenate([make_sample(sources, draw, mode="mixed",
+                                            long_share=long_share)[1].length.ravel()
+                                for _ in range(150)])
+        shares[long_share] = {t: float((drawn > t).mean()) for t in (10, 20, 26, 30)}
+    lines += ["", "150 mixed training crops: share of the pixels streaking longer than ...", "",
+              "| `--long-share` | > 10 px | > 20 px | > 26 px | > 30 px |", "|---|---|---|---|---|"]
+    lines += [f"| {k:g} | " + " | ".join(f"{100 * v:.1f} %" for v in d.values()) + " |"
+              for k, d in shares.items()]
     save("length_bias", {"machine": machine(args.threads), "weights": args.weights,
+                         "training_shares": {str(k): v for k, v in shares.items()},
                          "sweep": {n: {str(k): v.tolist() for k, v in s.items()}
                                    for n, s in sweep.items()}, "validation": ratios},
          "\n".join(lines))

@@ -82,8 +82,9 @@ def long_field(shape, rng: np.random.Generator) -> MotionField:
     """Camera shake or uniform motion (even odds), the longest streak uniform in 14-35 px.
 
     The usual fields draw their longest streak below a maximum that is itself random, so only
-    ~5 % of the pixels of a batch streak longer than 20 px and ~1 % longer than 26 px; a
-    network trained on that answers long streaks short. These fields fill that range.
+    ~4 % of the pixels of a batch streak longer than 20 px and ~1 % longer than 26 px
+    (``benchmarks/length_bias.py``); a network trained on that answers long streaks short.
+    These fields fill that range.
     """
     length = rng.uniform(14.0, 35.0)
     if rng.uniform() < 0.5:
