@@ -13,14 +13,16 @@ median length-ratio error and the field error of the estimate.
     python benchmarks/heldout_weights.py --a src/napari_motion_deblur/resources/motionnet.pt \
         --b runs/motionnet/motionnet.pt [--first 12 --images 12] [--scale-b 0.8] \
         [--quantile-b 0.4]
+    python benchmarks/heldout_weights.py --name heldout_weights_long --render  # md from json
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
-from _common import machine, psnr, save
+from _common import RESULTS, machine, psnr, save
 from blind import (
     KINDS,
     VARIANTS,
@@ -97,10 +99,41 @@ def table(title: str, rows: list[dict]) -> list[str]:
     return lines
 
 
+def per_case(title: str, rows: list[dict]) -> list[str]:
+    """b's `deblur()` PSNR minus a's, case by case: mean, median, how many cases each way."""
+    lines = [f"#### {title}: b - a per case (`deblur()`)", "",
+             "| variant | cases | mean | median | b higher (> 0.05 dB) | b lower | worst |",
+             "|---|---|---|---|---|---|---|"]
+    for variant in VARIANTS:
+        d = np.array([r["refined_b"] - r["refined_a"] for r in rows if r["variant"] == variant])
+        lines.append(f"| {variant} | {len(d)} | {d.mean():+.2f} | {np.median(d):+.3f} | "
+                     f"{int(np.sum(d > 0.05))} | {int(np.sum(d < -0.05))} | {d.min():+.2f} |")
+    return lines
+
+
+def render(payload: dict) -> str:
+    """The markdown of a run's results (``payload``: what :func:`main` saves as JSON)."""
+    rows, images = payload["rows"], payload["images"]
+    scales = payload.get("scales")  # runs before scales were recorded used their default
+    quantile = payload.get("quantiles", {}).get("b")
+    return "\n".join([
+        "# Motion-Net weights compared on held-out Train400 images (`deblur()` as shipped)", "",
+        f"a = `{payload['a']}`, b = `{payload['b']}`; unconfirmed lengths "
+        + (f"x{scales['a']:g} (a) and x{scales['b']:g} (b)" if scales else
+           "times the default of the run's date")
+        + (f", b's lengths at quantile {quantile:g}" if quantile else "")
+        + f"; held-out images {payload['first']}..{payload['first'] + images - 1} of the "
+        f"training script's split; {len(rows)} cases. Gain = PSNR - blurry PSNR (dB, mean); "
+        "refined = `deblur()`, unrefined = `deblur(refine=False)`; length err. = median "
+        "|l_est/l - 1| (pixels with l >= 3 px); field MSE in px^2 (sign-free streak vectors).",
+        "", f"Machine: {payload['machine']}.", "", *by_halves(table, rows, images), "",
+        *by_halves(per_case, rows, images)])
+
+
 def main(argv=None):
     def extend(parser):
-        parser.add_argument("--a", type=Path, required=True, help="first weight file")
-        parser.add_argument("--b", type=Path, required=True, help="second weight file")
+        parser.add_argument("--a", type=Path, help="first weight file")
+        parser.add_argument("--b", type=Path, help="second weight file")
         parser.add_argument("--first", type=int, default=12,
                             help="first held-out image (blind_ablations.py uses 0-11)")
         parser.add_argument("--name", default="heldout_weights", help="results file name")
@@ -109,8 +142,16 @@ def main(argv=None):
         parser.add_argument("--quantile-b", type=float, default=None,
                             help="b's length quantile, if its weights classify lengths "
                                  "(default: the one they were saved with)")
+        parser.add_argument("--render", action="store_true",
+                            help="only rewrite results/NAME.md from results/NAME.json")
 
     args, every_held_out = held_out_arguments(__doc__.splitlines()[0], 12, argv, extend)
+    if args.render:
+        payload = json.loads((RESULTS / f"{args.name}.json").read_text())
+        (RESULTS / f"{args.name}.md").write_text(render(payload) + "\n")
+        return
+    if args.a is None or args.b is None:
+        raise SystemExit("--a and --b (two weight files) are needed, or --render")
     images = every_held_out[args.first : args.first + args.images]
     weights = {"a": args.a, "b": args.b}
     use_weights(args.a, device="cpu")
@@ -121,20 +162,10 @@ def main(argv=None):
     if args.quantile_b is not None and not 0 < args.quantile_b < 1:
         raise SystemExit("--quantile-b must be in (0, 1)")
     rows = held_out_rows(images, case_runner(weights, scales, quantiles), seed=12000)
-    markdown = "\n".join([
-        "# Motion-Net weights compared on held-out Train400 images (`deblur()` as shipped)", "",
-        f"a = `{args.a}`, b = `{args.b}`; unconfirmed lengths x{scales['a']:g} (a) and "
-        f"x{scales['b']:g} (b)"
-        + (f", b's lengths at quantile {args.quantile_b:g}" if args.quantile_b else "")
-        + f"; held-out images {args.first}.."
-        f"{args.first + len(images) - 1} of the training script's split; {len(rows)} cases. "
-        "Gain = PSNR - blurry PSNR (dB, mean); refined = `deblur()`, unrefined = "
-        "`deblur(refine=False)`; length err. = median |l_est/l - 1| (pixels with l >= 3 px); "
-        "field MSE in px^2 (sign-free streak vectors).", "",
-        f"Machine: {machine(args.threads)}.", "", *by_halves(table, rows, len(images))])
-    save(args.name, {"machine": machine(args.threads), "a": str(args.a), "b": str(args.b),
-                     "scales": scales, "quantiles": quantiles,
-                     "first": args.first, "images": len(images), "rows": rows}, markdown)
+    payload = {"machine": machine(args.threads), "a": str(args.a), "b": str(args.b),
+               "scales": scales, "quantiles": quantiles, "first": args.first,
+               "images": len(images), "rows": rows}
+    save(args.name, payload, render(payload))
 
 
 if __name__ == "__main__":
