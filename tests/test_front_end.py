@@ -57,6 +57,8 @@ def test_extending_by_long_distances_keeps_the_answers_until_trained():
 def test_extending_by_something_else_is_refused():
     with pytest.raises(ValueError, match="cannot extend"):
         extended(MotionNet(width=8), width=32)
+    with pytest.raises(ValueError, match="only adds"):
+        extended(MotionNet(width=8, length_bins=6), length_bins=3)
 
 
 def test_long_distance_weights_round_trip(tmp_path):

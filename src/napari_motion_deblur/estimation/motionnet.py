@@ -208,6 +208,9 @@ def extended(model: MotionNet, **changes) -> MotionNet:
             slot = target[name]
             if slot.shape == value.shape:
                 slot.copy_(value)
+            elif any(n < o for n, o in zip(slot.shape, value.shape)):
+                raise ValueError(f"extended() only adds: {name} would shrink from "
+                                 f"{tuple(value.shape)} to {tuple(slot.shape)}")
             else:  # a grown head (output rows) or merge layer (input channels)
                 slot.zero_()
                 slot[tuple(slice(0, n) for n in value.shape)] = value
