@@ -267,10 +267,11 @@ def held_out_rows(images, run_case, seed: int) -> list[dict]:
     return rows
 
 
-def held_out_arguments(description: str, images: int, argv=None, extend=None):
+def held_out_arguments(description: str, images: int, argv=None, extend=None, load=True):
     """The held-out scripts' options (``--data``, ``--images``, ``--threads`` and whatever
     ``extend(parser)`` adds), torch threads set; returns them and every held-out Train400
-    image (the training script's split)."""
+    image (the training script's split; with ``load=False``, None: see
+    :func:`held_out_images`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--images", type=int, default=images,
@@ -280,7 +281,12 @@ def held_out_arguments(description: str, images: int, argv=None, extend=None):
         extend(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    return args, folder_split(args.data / "train400")[1]
+    return args, held_out_images(args) if load else None
+
+
+def held_out_images(args) -> list:
+    """Every held-out Train400 image of ``args.data`` (the training script's split)."""
+    return folder_split(args.data / "train400")[1]
 
 
 def by_halves(table, rows, count: int) -> list[str]:

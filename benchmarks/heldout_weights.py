@@ -28,6 +28,7 @@ from blind import (
     VARIANTS,
     by_halves,
     held_out_arguments,
+    held_out_images,
     held_out_rows,
     length_ratio_error,
 )
@@ -70,7 +71,7 @@ def case_runner(weights: dict[str, Path], scales: dict[str, float],
         for name, path in weights.items():
             model = use_weights(path, device="cpu")
             if quantiles[name] is not None:  # read the length bins at another quantile
-                model.config["length_quantile"] = quantiles[name]
+                model.set_length_quantile(quantiles[name])
             out = deblurred(obs.blurred, scales[name])
             row.update({f"refined_{name}": psnr(out["refined"], obs.sharp),
                         f"unrefined_{name}": psnr(out["unrefined"], obs.sharp),
@@ -145,22 +146,22 @@ def main(argv=None):
         parser.add_argument("--render", action="store_true",
                             help="only rewrite results/NAME.md from results/NAME.json")
 
-    args, every_held_out = held_out_arguments(__doc__.splitlines()[0], 12, argv, extend)
+    args, _ = held_out_arguments(__doc__.splitlines()[0], 12, argv, extend, load=False)
     if args.render:
         payload = json.loads((RESULTS / f"{args.name}.json").read_text())
         (RESULTS / f"{args.name}.md").write_text(render(payload) + "\n")
         return
     if args.a is None or args.b is None:
         raise SystemExit("--a and --b (two weight files) are needed, or --render")
-    images = every_held_out[args.first : args.first + args.images]
+    if args.quantile_b is not None and not 0 < args.quantile_b < 1:
+        raise SystemExit("--quantile-b must be in (0, 1)")
+    images = held_out_images(args)[args.first : args.first + args.images]
     weights = {"a": args.a, "b": args.b}
     use_weights(args.a, device="cpu")
     check_steps(degrade(images[0][:160, :160], KINDS["camera"](
         (160, 160), np.random.default_rng(1), max_length=21.0), 1).blurred)
     scales = {"a": SETTINGS.length_scale, "b": args.scale_b}
     quantiles = {"a": None, "b": args.quantile_b}
-    if args.quantile_b is not None and not 0 < args.quantile_b < 1:
-        raise SystemExit("--quantile-b must be in (0, 1)")
     rows = held_out_rows(images, case_runner(weights, scales, quantiles), seed=12000)
     payload = {"machine": machine(args.threads), "a": str(args.a), "b": str(args.b),
                "scales": scales, "quantiles": quantiles, "first": args.first,

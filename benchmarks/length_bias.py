@@ -40,7 +40,7 @@ def load(spec: str):
     path, _, quantile = path.partition("@")
     model = load_weights(path)
     if quantile:
-        model.config["length_quantile"] = float(quantile)
+        model.set_length_quantile(float(quantile))
     return name, path + (f" (quantile {quantile})" if quantile else ""), model
 
 

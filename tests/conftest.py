@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 import time
 
+import pytest
+
 _XVFB: subprocess.Popen | None = None
 
 
@@ -61,3 +63,23 @@ def pytest_unconfigure(config):
         except subprocess.TimeoutExpired:
             _XVFB.kill()
         _XVFB = None
+
+
+@pytest.fixture
+def fine_tune(tmp_path):
+    """Run Motion-Net's training script for a moment from small saved weights, with ``extra``
+    options; returns its metadata and output folder."""
+    from napari_motion_deblur.estimation.motionnet import MotionNet, save_weights
+    from napari_motion_deblur.training import motionnet as training
+
+    init = tmp_path / "init.pt"
+    save_weights(MotionNet(width=8), init)
+
+    def run(*extra: str, minutes: str = "0.02"):
+        out = tmp_path / "out"
+        meta = training.main(["--out", str(out), "--minutes", minutes, "--batch", "2",
+                              "--crop", "48", "--synthetic", "2", "--no-photos", "--init",
+                              str(init), "--validate-every", "0.5", *extra])
+        return meta, out
+
+    return run

@@ -15,7 +15,6 @@ from napari_motion_deblur.estimation.motionnet import (
     load_weights,
     save_weights,
 )
-from napari_motion_deblur.training import motionnet as training
 
 ORIENTATIONS = 12
 
@@ -71,13 +70,8 @@ def test_long_distance_weights_round_trip(tmp_path):
         assert torch.allclose(model.eval()(x), loaded(x), atol=1e-2)  # float16 storage
 
 
-def test_fine_tuning_adds_long_distances_and_trains_them(tmp_path):
-    init = tmp_path / "init.pt"
-    save_weights(MotionNet(width=8), init)
-    out = tmp_path / "out"
-    meta = training.main(["--out", str(out), "--minutes", "0.03", "--batch", "2", "--crop", "48",
-                          "--synthetic", "2", "--no-photos", "--init", str(init),
-                          "--coarse-shifts", "24", "32", "--validate-every", "0.5"])
+def test_fine_tuning_adds_long_distances_and_trains_them(fine_tune):
+    meta, out = fine_tune("--coarse-shifts", "24", "32", minutes="0.03")
     assert meta["config"]["coarse_shifts"] == [24, 32]
     # The last state (saved whether or not it beat the initial weights on validation).
     state = torch.load(out / "motionnet_state.pt", weights_only=False)["model"]

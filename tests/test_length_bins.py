@@ -66,6 +66,18 @@ def test_bad_quantiles_are_refused(quantile):
         bins.decode(one_bin(3), quantile)
     with pytest.raises(ValueError, match="quantile"):
         MotionNet(width=8, length_bins=4, length_quantile=quantile)
+    with pytest.raises(ValueError, match="quantile"):
+        MotionNet(width=8, length_bins=4).set_length_quantile(quantile)
+
+
+def test_the_quantile_can_be_changed_on_weights_with_bins_only():
+    model = with_length_bins(MotionNet(width=8), 6)
+    logits = torch.zeros(1, 6, 1, 1)
+    model.set_length_quantile(0.25)
+    assert model.config["length_quantile"] == 0.25
+    assert bins.decode(logits, model.config["length_quantile"]).item() == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="regress"):
+        MotionNet(width=8).set_length_quantile(0.4)
 
 
 def test_target_bins_put_each_length_in_its_bin():
@@ -127,14 +139,8 @@ def test_a_training_step_with_bins_lowers_the_loss_including_the_cross_entropy()
     assert cross_entropy() < before
 
 
-def test_fine_tuning_adds_the_classifier_to_given_weights(tmp_path):
-    init = tmp_path / "init.pt"
-    save_weights(MotionNet(width=8), init)
-    out = tmp_path / "out"
-    meta = training.main(["--out", str(out), "--minutes", "0.02", "--batch", "2", "--crop", "48",
-                          "--synthetic", "2", "--no-photos", "--init", str(init),
-                          "--length-bins", "18", "--length-quantile", "0.4",
-                          "--validate-every", "0.5"])
+def test_fine_tuning_adds_the_classifier_to_given_weights(fine_tune):
+    meta, out = fine_tune("--length-bins", "18", "--length-quantile", "0.4")
     assert meta["config"]["length_bins"] == 18 and meta["config"]["length_quantile"] == 0.4
     assert np.isfinite(meta["validation"]["initial_weights"])
     assert load_weights(str(out / "motionnet.pt")).config["length_bins"] == 18

@@ -149,6 +149,14 @@ class MotionNet(nn.Module):
         length = bins.decode(out[:, 3:], self.config["length_quantile"])
         return torch.cat([out[:, :2], length[:, None] / OUTPUT_SCALE], 1)
 
+    def set_length_quantile(self, quantile: float) -> None:
+        """Read the length bins at another quantile from now on (weights with bins only)."""
+        if not self.config.get("length_bins"):
+            raise ValueError("these Motion-Net weights regress the length: no quantile to set")
+        if not 0.0 < quantile < 1.0:
+            raise ValueError(f"the length quantile must be in (0, 1), got {quantile}")
+        self.config["length_quantile"] = float(quantile)
+
     def raw(self, luminance: torch.Tensor) -> torch.Tensor:
         """The head's output at full resolution: :meth:`forward`'s three channels as
         regressed, then the length bins' logits, if any (what training compares to targets)."""
