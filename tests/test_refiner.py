@@ -210,6 +210,29 @@ def test_training_script_runs_and_resumes(tmp_path):
     assert meta["steps"] > steps
 
 
+def test_pool_made_in_processes_equals_one_process(tmp_path):
+    sources = training.Sources(None, crop=training.PAIR, synthetic_pool=2, seed=0, photos=False)
+    one = training.extend_pool(tmp_path / "one", "train", 3, sources, 7, chunk=2,
+                               log=lambda _: None)
+    two = training.extend_pool(tmp_path / "two", "train", 3, sources, 7, chunk=2,
+                               log=lambda _: None, workers=2)
+    assert one.shape == (3, 4, training.PAIR, training.PAIR)
+    assert np.array_equal(one[:, [1, 3]], two[:, [1, 3]])  # the same blurry and sharp crops
+    # one thread per process instead of two: only the sums' rounding differs
+    np.testing.assert_allclose(one[:, [0, 2]], two[:, [0, 2]], atol=1e-4)
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        "train_000000.npy", "train_000002.npy"]
+
+
+def test_pool_time_budget_stops_making_pairs(tmp_path):
+    sources = training.Sources(None, crop=training.PAIR, synthetic_pool=1, seed=0, photos=False)
+    pool = training.extend_pool(tmp_path, "train", 50, sources, 0, chunk=1,
+                                log=lambda _: None, minutes=0.0)
+    assert pool.shape == (0, 4, training.PAIR, training.PAIR)
+    with pytest.raises(SystemExit, match="workers"):
+        training.main(["--out", str(tmp_path / "o"), "--workers", "-1"])
+
+
 def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     refiner_module.save_refiner(Refiner(width=8), tmp_path / "start.pt", {})  # the identity
     out = tmp_path / "out"

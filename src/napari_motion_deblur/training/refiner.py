@@ -14,7 +14,8 @@ Motion-Net estimates the field and IRC-Net deconvolves with it exactly as ``debl
 The refiner learns to map that result (with the blurry input and the length map) to the sharp
 crop (per-crop PSNR loss; ``--init`` fine-tunes given weights). Making a pair costs about 0.7 s
 on a 2-core CPU, so the pairs are made once and kept in ``--pool`` (extended when
-``--samples`` grows; the run is resumable with ``--resume``). Validation: PSNR gain over the
+``--samples`` grows; the run is resumable with ``--resume``); ``--workers N`` makes them in N
+processes, ``--pool-minutes`` bounds the time spent on them. Validation: PSNR gain over the
 unrefined result on pairs made from the held-out images (every 10th).
 """
 
@@ -83,26 +84,81 @@ def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False
     return np.stack([result, blurry, length, obs.sharp[:side, :side]]).astype(np.float32)
 
 
+def _pair_chunk(sources: Sources, seed: int, start: int, count: int, held_out: bool,
+                settings: DeblurSettings) -> np.ndarray:
+    """Pairs ``start .. start + count`` of a pool: seeded by ``(seed, start)``, so a chunk is the
+    same whichever process makes it and whenever."""
+    rng = np.random.default_rng([seed, start])
+    return np.stack([make_pair(sources, rng, held_out, settings) for _ in range(count)])
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(sources: Sources) -> None:
+    torch.set_num_threads(1)  # one core per process: the processes share the machine's cores
+    _WORKER.update(sources=sources, settings=blind_chain())
+
+
+def _worker_chunk(seed: int, start: int, count: int, held_out: bool) -> np.ndarray:
+    return _pair_chunk(_WORKER["sources"], seed, start, count, held_out, _WORKER["settings"])
+
+
 def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: int,
-                held_out: bool = False, chunk: int = 50, log=print) -> np.ndarray:
+                held_out: bool = False, chunk: int = 50, log=print, workers: int = 0,
+                minutes: float | None = None) -> np.ndarray:
     """The pairs ``<folder>/<name>_*.npy`` made so far, plus new chunks of ``chunk`` pairs (each
-    its own file, written atomically) until there are ``samples``."""
+    its own file, written atomically) until there are ``samples``.
+
+    ``workers`` > 0 makes the chunks in that many processes (one thread each; the same pairs as
+    one process makes, chunk for chunk). ``minutes``: start no new chunk after that long, so
+    the pool may end smaller than ``samples`` (a time-budgeted run on a lent machine).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     chunks = [np.load(path) for path in sorted(folder.glob(f"{name}_*.npy"))]
     made = sum(len(c) for c in chunks)
-    settings = blind_chain()
-    while made < samples:
-        rng = np.random.default_rng([seed, made])  # a resumed pool makes the same pairs
-        start = time.time()
-        count = min(chunk, samples - made)
-        chunks.append(np.stack([make_pair(sources, rng, held_out, settings)
-                                for _ in range(count)]))
+    deadline = None if minutes is None else time.time() + 60.0 * minutes
+    start = time.time()
+
+    def keep(pairs: np.ndarray) -> None:
+        nonlocal made
         tmp = folder / f".{name}_{made:06d}.tmp.npy"
-        np.save(tmp, chunks[-1])
+        np.save(tmp, pairs)
         os.replace(tmp, folder / f"{name}_{made:06d}.npy")
-        made += count
+        chunks.append(pairs)
+        made += len(pairs)
         log(f"pool {name}: {made}/{samples} pairs "
-            f"({(time.time() - start) / count:.2f} s per pair)")
+            f"({(time.time() - start) / max(made - first, 1):.2f} s per pair)")
+
+    def more(begin: int) -> bool:
+        return begin < samples and (deadline is None or time.time() < deadline)
+
+    first = made
+    if workers <= 0:
+        settings = blind_chain()
+        while more(made):
+            keep(_pair_chunk(sources, seed, made, min(chunk, samples - made), held_out,
+                             settings))
+        return _joined(chunks, samples)
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                             initializer=_start_worker, initargs=(sources,)) as pool:
+        pending, begin = deque(), made
+        while pending or more(begin):
+            while len(pending) < 2 * workers and more(begin):
+                count = min(chunk, samples - begin)
+                pending.append(pool.submit(_worker_chunk, seed, begin, count, held_out))
+                begin += count
+            keep(pending.popleft().result())  # in order: file names follow the pair index
+    return _joined(chunks, samples)
+
+
+def _joined(chunks: list, samples: int) -> np.ndarray:
+    if not chunks:
+        return np.empty((0, 4, PAIR, PAIR), np.float32)
     return np.concatenate(chunks)[:samples]
 
 
@@ -145,9 +201,10 @@ def loss_fn(model: Refiner, batch: torch.Tensor, border: int = 4,
 def psnr_gain(model: Refiner, pool: np.ndarray) -> float:
     """Mean PSNR gain (dB) of the refined over the unrefined result on whole pairs."""
     model.eval()
+    device = next(model.parameters()).device
     gains = []
     for i in range(0, len(pool), 8):
-        batch = torch.from_numpy(pool[i : i + 8])
+        batch = torch.from_numpy(pool[i : i + 8]).to(device)
         refined = model(batch[:, 0], batch[:, 1], batch[:, 2]).clamp(0, 1)
         for before, after, sharp in zip(batch[:, 0], refined, batch[:, 3]):
             mse_before = float((before.clamp(0, 1) - sharp).square().mean())
@@ -167,6 +224,14 @@ def parse_args(argv=None):
     parser.add_argument("--pool", default=None,
                         help="pair cache folder (default: <out>/refiner_pool; the held-out pairs "
                              "go next to it)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="make the pairs in this many processes (one thread each)")
+    parser.add_argument("--pool-chunk", type=int, default=50,
+                        help="pairs per pool file (the pairs depend on it: keep it when "
+                             "extending a pool)")
+    parser.add_argument("--pool-minutes", type=float, default=None,
+                        help="start no new training pairs after this long (the pool may end "
+                             "smaller than --samples)")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--loss", choices=("psnr", "mse"), default="psnr",
                         help="per-crop PSNR (default) or pooled squared error")
@@ -184,9 +249,15 @@ def main(argv=None) -> dict:
     state_path = out / "refiner_state.pt"
     log_path = out / "refiner_train_log.csv"
     sources = Sources(args.data, crop=PAIR, seed=args.seed)
+    if args.workers < 0 or args.pool_chunk < 1:
+        raise SystemExit("--workers must be at least 0 and --pool-chunk at least 1")
     val_pool = extend_pool(pool_folder, "heldout", args.validation, sources, VALIDATION_SEED,
-                           held_out=True)
-    pool = extend_pool(pool_folder, "train", args.samples, sources, args.seed)
+                           held_out=True, chunk=args.pool_chunk, workers=args.workers)
+    pool = extend_pool(pool_folder, "train", args.samples, sources, args.seed,
+                       chunk=args.pool_chunk, workers=args.workers, minutes=args.pool_minutes)
+    if not len(pool) or not len(val_pool):
+        raise SystemExit("no training or validation pairs were made (--samples, --validation, "
+                         "--pool-minutes)")
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     model = (load_refiner(args.init) if args.init else Refiner(width=args.width)).to(device)
@@ -215,7 +286,8 @@ def main(argv=None) -> dict:
                                        f"x{BLIND_LENGTH_SCALE:g} unconfirmed, auto TV, nodes)",
                               "fields": "strong_shake_field (40 %) or random_field('mixed'), "
                                         "max length 6-35 px, exact operator",
-                              "realistic_fraction": 0.5, "crop": TRAIN_CROP},
+                              "realistic_fraction": 0.5, "crop": TRAIN_CROP,
+                              "pool_chunk": args.pool_chunk},
             "loss": args.loss, "init": Path(args.init).name if args.init else None,
             "batch": args.batch, "lr": args.lr, "seed": args.seed, "steps": progress.step,
             "minutes": round(progress.elapsed / 60.0, 2),
