@@ -201,6 +201,12 @@ def _chain_scaled(scale):
     return run
 
 
+def _chain_linear_light(blurred, raw):
+    """``deblur(linear_light=True)``: deconvolved in linear light (sRGB photographs: the
+    realistic variant's blur happened there; the linear variant's did not)."""
+    return deblur(blurred, device="cpu", linear_light=True)
+
+
 #: Ablation rows, each adding one change to the row before it:
 #: name -> ((blurred, raw v0.1 estimate) -> (result, field used)).
 CHAINS = {
@@ -215,6 +221,7 @@ CHAINS = {
     "exact": _chain("`check4` with the exact per-pixel data term (tried, not kept for blind)",
                     threshold=4.0, operator="exact"),
     "fixedtv": _chain_fixedtv,
+    "linearlight": _chain_linear_light,
     "deblur": _chain_deblur,
     "norefine": _chain_norefine,
     "nocamera": _chain_nocamera,
@@ -307,9 +314,9 @@ def load(folder: Path, count: int, first: int = 0) -> list[tuple[str, np.ndarray
 
 def datasets(args) -> dict[str, list[tuple[str, np.ndarray]]]:
     if args.tuning:
-        held_out = folder_split(args.data / "train400")[1][: args.images]
+        held_out = folder_split(args.data / "train400")[1][args.first : args.first + args.images]
         return {"train400-held-out": [(f"heldout{i}", centre_crop(im))
-                                      for i, im in enumerate(held_out)]}
+                                      for i, im in enumerate(held_out, start=args.first)]}
     chosen = args.datasets.split(",")
     return {name: load(args.data / name, args.images, args.first) for name in ("set12", "cbsd68")
             if name in chosen}
@@ -415,7 +422,8 @@ def main(argv=None):
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--datasets", default="set12,cbsd68", help="test sets to run")
     parser.add_argument("--first", type=int, default=0,
-                        help="start at this image of each test set (cases keep their seeds, so "
+                        help="start at this image of each test set, or of the held-out split "
+                             "with --tuning (cases keep their seeds, so "
                              "runs over parts of a set can be merged)")
     parser.add_argument("--merge", nargs="*", type=Path, default=[],
                         help="JSON results of earlier runs (e.g. one per data set, run in "

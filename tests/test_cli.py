@@ -241,3 +241,18 @@ def test_solver_and_model_options_reach_the_deconvolution(tmp_path, camera):
     assert irc.shape == pcg.shape == learned.shape == camera.shape
     assert np.abs(irc - pcg).max() > 0  # the options reached the solver and the network
     assert np.abs(irc - learned).max() > 0
+
+
+def test_linear_light_option_deconvolves_in_linear_light(tmp_path, camera):
+    from napari_motion_deblur import deconvolve
+    from napari_motion_deblur.settings import DeconvolutionSettings
+
+    iio.imwrite(tmp_path / "a.png", camera)
+    args = ["deblur", str(tmp_path / "a.png"), "--length", "7", "--angle", "20", *FAST]
+    assert main([*args, "--linear-light"]) == 0
+    got = iio.imread(tmp_path / "a_deblurred.png")
+    config = DeconvolutionSettings(stages=2, iterations=1, device="cpu", linear_light=True)
+    expected = deconvolve(camera, (7.0, 20.0), settings=config)
+    assert np.abs(got.astype(np.float32) / 255 - expected).max() <= 0.5 / 255 + 1e-6
+    assert main([*args, "--overwrite"]) == 0  # without it: the encoded values, another result
+    assert not np.array_equal(iio.imread(tmp_path / "a_deblurred.png"), got)

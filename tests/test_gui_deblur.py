@@ -218,6 +218,26 @@ def test_solver_and_shrinkage_reach_the_job_and_the_record(qtbot, make_napari_vi
     assert widget.snapshot().settings.solver == "irc"
 
 
+def test_linear_light_reaches_the_job_and_the_record(qtbot, make_napari_viewer):
+    from napari_motion_deblur import deconvolve
+    from napari_motion_deblur.gui.widgets._jobs import run_deblur
+
+    viewer = make_napari_viewer()
+    widget = _photo_deblur(viewer, 2, 1)
+    assert widget.snapshot().settings.linear_light is False
+    widget.linear_light.value = True
+    job = widget.snapshot()
+    assert job.settings.linear_light is True
+    *_, last = run_deblur(job)
+    expected = deconvolve(job.planes[0][1], job.motion, settings=job.settings)
+    np.testing.assert_array_equal(last.estimate, expected)
+    plain = deconvolve(job.planes[0][1], job.motion,
+                       settings=job.settings.replace(linear_light=False))
+    assert not np.allclose(last.estimate, plain, atol=1e-3)
+    _run(qtbot, widget)
+    assert viewer.layers["photo deblurred"].metadata["deblurred_with"]["linear_light"] is True
+
+
 @pytest.mark.parametrize("confirmed, factor", [(1.0, 1.0), (0.5, 1.5), (None, 2.0)])
 def test_an_estimates_tv_weight_follows_its_confidence_as_in_deblur(make_napari_viewer,
                                                                     confirmed, factor):

@@ -43,6 +43,18 @@ def test_dask_in_gives_lazy_out_equal_to_the_tiled_in_memory_result(problem):
     np.testing.assert_allclose(lazy.compute(scheduler="threads"), expected, atol=1e-5)
 
 
+def test_lazy_linear_light_equals_the_in_memory_result(problem):
+    from napari_motion_deblur.settings import DeconvolutionSettings
+
+    field, blurred = problem
+    config = DeconvolutionSettings(stages=2, tile=204, device="cpu", linear_light=True)
+    lazy = deconvolve(da.from_array(blurred, chunks=(300, 300)), field, settings=config)
+    expected = deconvolve(blurred, field, settings=config)
+    np.testing.assert_allclose(lazy.compute(scheduler="threads"), expected, atol=1e-5)
+    plain = deconvolve(blurred, field, settings=config.replace(linear_light=False))
+    assert np.abs(expected - plain).max() > 1e-2
+
+
 def test_bad_lazy_input_is_refused_before_computing(problem):
     field, blurred = problem
     with pytest.raises(ValueError, match="image must be"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,21 +107,33 @@ class FloatSource:
 
     ``raw`` is the caller's (H, W, C) data (a view, never written), ``scale`` what it is divided
     by (1 for floats). Indexing returns a new float32 array: a tiled run reads each tile when it
-    needs it instead of holding a float copy of the whole image.
+    needs it instead of holding a float copy of the whole image. ``transform``, if given, maps
+    those [0, 1] values further (e.g. to linear light) as they are read.
     """
 
     raw: np.ndarray
     scale: float
+    transform: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
         return self.raw.shape
 
     def __getitem__(self, key) -> np.ndarray:
-        out = np.array(self.raw[key], dtype=np.float32, copy=True)
+        return self.values(self.raw[key])
+
+    def values(self, raw) -> np.ndarray:
+        """Some of ``raw``'s data as float32 [0, 1] units, transformed (a new array)."""
+        out = np.array(raw, dtype=np.float32, copy=True)
         if self.scale != 1.0:
             out /= np.float32(self.scale)  # in place: no second temporary
+        if self.transform is not None:
+            out = np.asarray(self.transform(out), dtype=np.float32)
         return out
+
+    def transformed(self, transform: Callable[[np.ndarray], np.ndarray]) -> FloatSource:
+        """The same data read through ``transform``."""
+        return FloatSource(self.raw, self.scale, transform)
 
 
 def float_source(image) -> tuple[FloatSource, Layout]:

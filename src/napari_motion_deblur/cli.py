@@ -147,6 +147,7 @@ def _run_deblur(args, say) -> None:
                              "--length/--angle): it solves with the exact per-pixel blur")
         chosen["solver"] = "pcg"
     chosen["model"] = args.model
+    chosen["linear_light"] = args.linear_light
     base = defaults.deconvolution if known is None else DeconvolutionSettings()
     config = base.replace(**chosen)
     estimation = defaults.estimation.replace(method=args.method, passes=args.passes,
@@ -299,6 +300,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
                    help="the learned clean-up of the result (default: on when blind, off with "
                         "a known field; not for --psf)")
+    p.add_argument("--linear-light", action="store_true",
+                   help="the images are sRGB-encoded photographs (JPEGs): deconvolve in linear "
+                        "light, where their blur happened (not for linear data: microscopy)")
     sub.add_parser("estimate", parents=[files, estimation, tiling],
                    help="estimate motion fields, written as <name>_motion.npz")
     p = sub.add_parser("blur", parents=[files, motion],

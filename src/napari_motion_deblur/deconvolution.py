@@ -23,6 +23,7 @@ from ._validation import (
 )
 from .motion import MotionField
 from .physics.noise import noise_sigma, regularization_for_noise
+from .physics.srgb import linear_to_srgb, srgb_to_linear
 from .settings import (
     DEFAULT_LAMBDA,
     MAX_ITERATIONS,
@@ -110,8 +111,8 @@ def regularization_weight(settings: DeconvolutionSettings, image,
     """
     if settings.regularization != "auto":
         return float(settings.regularization)
-    if isinstance(image, FloatSource):
-        sigma = noise_sigma(image.raw[..., :channels]) / image.scale
+    if isinstance(image, FloatSource):  # block by block, through the source's scale/transform
+        sigma = noise_sigma(image.raw[..., :channels], transform=image.values)
     else:
         sigma = noise_sigma(image[..., :channels])
     return regularization_for_noise(settings.base, sigma)
@@ -158,6 +159,9 @@ def _steps(image, motion_or_psf, config: DeconvolutionSettings, model, snapshots
     yields its working canvas itself, not a copy per stage (for :func:`deconvolve`, which
     keeps only the last: a whole-image copy less to hold)."""
     source, layout = float_source(image)
+    # What IRC-Net reads: the intensities, or (``linear_light``) their linear light. The
+    # refiner and an alpha channel read ``source`` itself.
+    reader = source.transformed(srgb_to_linear) if config.linear_light else source
     target = check_motion_or_psf(motion_or_psf, source.shape[:2])
     if config.refine and not isinstance(target, MotionField):
         raise ValueError("refine=True needs a motion field (the refiner reads its lengths), "
@@ -169,15 +173,19 @@ def _steps(image, motion_or_psf, config: DeconvolutionSettings, model, snapshots
     shape = (*source.shape[:2], min(source.shape[2], 3))
     tile = _tile_size(config, shape, net)
     if tile is None:
-        colour = source[..., :3]
+        colour = reader[..., :3]
         lam = regularization_weight(config, colour)
         stages = _whole_or_tiled_stages(colour, target, net, config, lam)
     else:  # tiles are read from the caller's image as they are needed: no whole float copy
         colour = None
-        lam = regularization_weight(config, source, channels=3)  # of the whole image
-        stages = _tiled_stages(source, target, net, config, lam, tile, snapshots)
+        lam = regularization_weight(config, reader, channels=3)  # of the whole image
+        stages = _tiled_stages(reader, target, net, config, lam, tile, snapshots)
+    if config.linear_light:
+        colour = None  # in linear light: the refiner reads the encoded image
     estimate = None
     for stage, out, k, n in stages:
+        if config.linear_light:
+            out = linear_to_srgb(out).astype(np.float32)
         if config.refine and stage == config.stages and k == n:
             colour = source[..., :3] if colour is None else colour
             out = _refined(out, colour, target, config, net.inverse_bank.device)
@@ -247,7 +255,10 @@ def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: Deconvolution
         planes = luminance(colour)[..., None]
     # Channels run one after the other, in lockstep: per-channel patch stacks stay small enough
     # to be recycled by the allocator, which makes RGB ~1.5x faster than one batch of 3.
-    masks = [observed_mask(planes[..., c], config.saturation) for c in range(planes.shape[-1])]
+    level = config.saturation  # a level of the observed values: in linear light, its image
+    if level is not None and config.linear_light:
+        level = float(srgb_to_linear(level))
+    masks = [observed_mask(planes[..., c], level) for c in range(planes.shape[-1])]
     channels = [net.stages(torch.from_numpy(np.ascontiguousarray(planes[..., c]))[None].to(dev),
                            ops, config.stages, config.iterations, lam,
                            None if m is None else torch.from_numpy(m)[None].to(dev),
@@ -370,8 +381,9 @@ def deconvolve(
         :mod:`~napari_motion_deblur.tiling`); ``"auto"`` (default) tiles only images that would need
         more than 4 GB (``DeconvolutionSettings.memory_budget``); None never tiles.
     settings : DeconvolutionSettings, optional
-        All of the above in one validated object (plus ``colour``, ``memory_budget`` and
-        ``refine``: the learned refiner of blind deblurring);
+        All of the above in one validated object (plus ``colour``, ``memory_budget``,
+        ``refine``: the learned refiner of blind deblurring, and ``linear_light``: for
+        sRGB-encoded photographs, deconvolve in linear light);
         when given, it is used instead of ``stages``, ``iterations``, ``regularization``,
         ``device``, ``saturation``, ``operator`` and ``tile``.
 

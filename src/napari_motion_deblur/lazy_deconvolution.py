@@ -30,6 +30,7 @@ def deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
 
     # here, not at the top: deconvolution imports this module where a dask array comes in
     from .deconvolution import deconvolve, regularization_weight
+    from .physics.srgb import srgb_to_linear
 
     check_image_layout(image.shape, image.dtype)
     target = check_motion_or_psf(motion_or_psf, image.shape[:2], lazy=True)
@@ -46,7 +47,10 @@ def deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
     if regularization == "auto":
         r, c = (planar.shape[0] - chunk) // 2, (planar.shape[1] - chunk) // 2
         centre = np.asarray(planar[max(r, 0):max(r, 0) + chunk, max(c, 0):max(c, 0) + chunk])
-        regularization = regularization_weight(config, centre.astype(np.float32) / scale)
+        centre = centre[..., :3].astype(np.float32) / np.float32(scale)
+        if config.linear_light:  # measured where the deconvolution works
+            centre = srgb_to_linear(centre)
+        regularization = regularization_weight(config, centre)
     block_settings = config.replace(tile=None, regularization=regularization)
     is_field = isinstance(target, MotionField)
     motion = None

@@ -136,6 +136,12 @@ class DeconvolutionSettings:
         IRC-Net's shrinkage: the analytic thresholds and dual steps, or those learned on
         Train400 (``python -m napari_motion_deblur.training.ircnet``; the package's
         ``resources/ircnet_learned.pt``). The inverse filters are analytic either way.
+    linear_light : bool
+        The image is sRGB-encoded (a photograph, a JPEG): deconvolve in linear light, where
+        the blur happened, and encode the result back (:mod:`~napari_motion_deblur.physics.srgb`;
+        the noise level of ``regularization="auto"`` is measured in linear light too, the
+        refiner reads the encoded images). Off for data that is linear already (microscopy,
+        raw frames): there it would add a model error.
     """
 
     stages: int = 5
@@ -151,6 +157,7 @@ class DeconvolutionSettings:
     refine: bool = False
     solver: str = "irc"
     model: str = "analytic"
+    linear_light: bool = False
 
     def __post_init__(self):
         if not is_count(self.stages, 1, MAX_STAGES):
@@ -180,8 +187,9 @@ class DeconvolutionSettings:
                              f"data term), got operator={self.operator!r}")
         if not (is_finite_number(self.base) and self.base >= 0):
             raise ValueError(f"base must be a finite number >= 0, got {self.base!r}")
-        if not isinstance(self.refine, bool):
-            raise ValueError(f"refine must be True or False, got {self.refine!r}")
+        for name in ("refine", "linear_light"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         check_tiling(self.tile, self.memory_budget)
         object.__setattr__(self, "device", check_device(self.device))
 

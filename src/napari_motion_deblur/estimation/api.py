@@ -279,6 +279,7 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
            regularization: float | str = _DEFAULT_BLIND.deconvolution.regularization, *,
            saturation: float | None = _DEFAULT_BLIND.deconvolution.saturation,
            refine: bool = _DEFAULT_BLIND.deconvolution.refine,
+           linear_light: bool = _DEFAULT_BLIND.deconvolution.linear_light,
            settings: DeblurSettings | None = None) -> tuple[np.ndarray, MotionField]:
     """Blind deblurring: estimate the motion field, then deconvolve with IRC-Net.
 
@@ -318,6 +319,10 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
         removes most of the ringing and amplified noise that the estimate's errors leave. It
         is worth +0.5 dB on photographs through a camera pipeline but costs ~0.4 dB on clean,
         linear data (simulations, linear microscopy): use False there.
+    linear_light : bool
+        The image is an sRGB-encoded photograph (a JPEG): deconvolve in linear light, where its
+        blur happened (see :class:`~napari_motion_deblur.settings.DeconvolutionSettings`). The
+        motion is estimated on the image as it is. Leave it off for linear data.
     settings : DeblurSettings, optional
         All of the above in one validated object; when given, it replaces them.
 
@@ -333,7 +338,8 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
             estimation=EstimationSettings(method=method, passes=passes, device=device),
             deconvolution=_DEFAULT_BLIND.deconvolution.replace(
                 stages=stages, iterations=iterations, regularization=regularization,
-                saturation=saturation, device=device, refine=refine),
+                saturation=saturation, device=device, refine=refine,
+                linear_light=linear_light),
             length_scale=length_scale)
     elif not isinstance(settings, DeblurSettings):
         raise ValueError(f"settings must be a DeblurSettings, got {type(settings).__name__}")

@@ -26,22 +26,14 @@ from PIL import Image
 
 from ..motion import MotionField
 from .reference import ReferenceBlur, linear_path
+from .srgb import linear_to_srgb, srgb_to_linear
 from .synthesis import field_from_displacement
+
+__all__ = ["Observation", "curved_path", "degrade", "linear_to_srgb", "srgb_to_linear",
+           "strong_shake_displacement", "strong_shake_field"]
 
 #: Points of a curved path (equally spaced in time).
 CURVE_POINTS = 7
-
-
-def srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    """sRGB-encoded values in [0, 1] to linear light (IEC 61966-2-1)."""
-    v = np.clip(v, 0.0, 1.0)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(v: np.ndarray) -> np.ndarray:
-    """Linear light in [0, 1] to sRGB encoding (IEC 61966-2-1)."""
-    v = np.clip(v, 0.0, 1.0)
-    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
 
 
 def strong_shake_displacement(shape, rng, peak_length: float, rotation: float = 6.0,

@@ -25,13 +25,16 @@ _BLOCK_ROWS = 256
 _MAX_SAMPLES = 2048 * 2048
 
 
-def noise_sigma(image: np.ndarray) -> float:
+def noise_sigma(image: np.ndarray, transform=None) -> float:
     """Robust estimate of the standard deviation of white noise in an image.
 
     Parameters
     ----------
     image : numpy.ndarray, (H, W) or (H, W, C), float
         The observed image (channels are pooled; an alpha channel should be dropped first).
+    transform : callable, optional
+        Applied to each block of rows before measuring (e.g. to intensities in [0, 1], then
+        to linear light): the noise of the transformed image, without a transformed copy.
 
     Returns
     -------
@@ -53,6 +56,8 @@ def noise_sigma(image: np.ndarray) -> float:
     for plane in planes:
         for start in range(0, rows, _BLOCK_ROWS):
             block = np.asarray(plane[start : start + _BLOCK_ROWS + 2], dtype=np.float64)
+            if transform is not None:
+                block = np.asarray(transform(block), dtype=np.float64)
             response = ndimage.convolve(block, _MASK, mode="reflect")[1:-1, 1:-1]
             responses.append(np.abs(response[(-start) % step :: step]).ravel())
     return float(np.median(np.concatenate(responses)) / (0.6745 * 6.0))

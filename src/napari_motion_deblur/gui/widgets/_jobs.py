@@ -195,6 +195,7 @@ def deblur_record(input_name: str, motion: str, settings: DeconvolutionSettings,
             "regularization_base": settings.base, "saturation": settings.saturation,
             "operator": settings.operator, "colour": settings.colour,
             "refine": settings.refine, "solver": settings.solver, "model": settings.model,
+            "linear_light": settings.linear_light,
             "device": str(resolve_device(settings.device)),
             "slices": [list(map(int, i)) for i in indices],
             "package": f"napari-motion-deblur {__version__}"}

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     FloatSpinBox,
@@ -98,6 +99,10 @@ class DeblurWidget(Container):
         self.shrinkage = ComboBox(label="Shrinkage", choices=MODELS, value=MODELS[0],
                                   tooltip="IRC-Net's thresholds: analytic, or learned on "
                                   "Train400")
+        self.linear_light = CheckBox(text="Photo (sRGB): deblur in linear light", value=False,
+                                     tooltip="For JPEG/sRGB photographs: deconvolve where their "
+                                     "blur happened, in linear light. Off for linear data "
+                                     "(microscopy, raw frames)")
         self.stack_mode = ComboBox(label="Stack", choices=STACK_MODES, value=STACK_MODES[0])
         self.region = ComboBox(label="Preview region", choices=layer_choices(viewer, "shapes"),
                                nullable=True, tooltip="A Shapes layer (its shapes' bounding box); "
@@ -114,7 +119,7 @@ class DeblurWidget(Container):
         self.extend([self.image, self.source, self.motion_layer, self.length, self.angle,
                      self.psf_layer, self.stages, self.iterations, self.regularization,
                      self.solver, self.shrinkage, self.device, self.clean_up,
-                     self.stack_mode, self.region,
+                     self.linear_light, self.stack_mode, self.region,
                      Container(widgets=[self.preview_button, self.run_button, self.cancel_button,
                                         self.compare_button], layout="horizontal", labels=False),
                      self.progress, self.status])
@@ -252,7 +257,8 @@ class DeblurWidget(Container):
                                 refine=refine and self.source.value != SOURCES[2],
                                 # pcg solves with the exact blur, an estimate's too
                                 solver=solver, operator="exact" if solver == "pcg"
-                                else base.operator, model=self.shrinkage.value)
+                                else base.operator, model=self.shrinkage.value,
+                                linear_light=bool(self.linear_light.value))
         job = DeblurJob(planes=planes, motion=motion, settings=settings, intensity=self._map)
         self._target = (layer, len(indices) > 1)
         self._record = deblur_record(layer.name, about, settings, indices)
