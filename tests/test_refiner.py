@@ -187,6 +187,19 @@ def test_pairs_are_made_by_the_blind_chain_and_reproducible():
     assert first[2].max() <= 35.0 and first[2].min() >= 0.0
 
 
+def test_photo_pairs_can_be_deconvolved_in_linear_light():
+    sources = training.Sources(None, crop=training.PAIR, synthetic_pool=2, seed=0, photos=False)
+    changed = []
+    for seed in range(4):
+        plain = training.make_pair(sources, np.random.default_rng(seed))
+        light = training.make_pair(sources, np.random.default_rng(seed),
+                                   photos_in_linear_light=True)
+        assert np.array_equal(plain[1:], light[1:])  # the same crops, blur and estimate
+        changed.append(not np.array_equal(plain[0], light[0]))
+    # only the camera-pipeline half of the pairs is deconvolved differently
+    assert any(changed) and not all(changed)
+
+
 def test_a_small_training_image_still_makes_a_full_pair():
     sources = training.Sources(None, crop=training.PAIR, synthetic_pool=1, seed=0, photos=False)
     small = np.random.default_rng(0).uniform(0, 1, (150, 170)).astype(np.float32)

@@ -58,9 +58,11 @@ def blind_chain(device: str = "cpu") -> DeblurSettings:
 
 
 def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False,
-              settings: DeblurSettings | None = None) -> np.ndarray:
+              settings: DeblurSettings | None = None, photos_in_linear_light: bool = False
+              ) -> np.ndarray:
     """One pair as a (4, PAIR, PAIR) stack: deconvolved, blurry, length used, sharp
-    (``settings``: default :func:`blind_chain`)."""
+    (``settings``: default :func:`blind_chain`; ``photos_in_linear_light``: the pairs through
+    the camera pipeline are deconvolved in linear light, as a user would deblur photographs)."""
     settings = settings or blind_chain()
     sharp = sources.sharp_crop(rng, held_out, margin=_BORDER)
     need = PAIR + 2 * _BORDER  # a smaller image (skimage's "text": 172 px) is mirrored out
@@ -73,46 +75,54 @@ def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False
         field = strong_shake_field(sharp.shape, rng, max_length=max_length)
     else:
         field = random_field(sharp.shape, rng, kind="mixed", max_length=max_length)
-    obs = degrade(sharp, field, int(rng.integers(2**31)), realistic=bool(rng.uniform() < 0.5),
+    realistic = bool(rng.uniform() < 0.5)
+    obs = degrade(sharp, field, int(rng.integers(2**31)), realistic=realistic,
                   sigma=float(rng.uniform(0, MAX_NOISE)), crop=_BORDER)
     side = PAIR
     blurry = np.clip(obs.blurred[:side, :side], 0.0, 1.0).astype(np.float32)
     estimate = estimate_with_confidence(blurry, settings=settings.estimation)
     used = estimate.for_deblurring(settings.length_scale)
-    result = deconvolve(blurry, used, settings=settings.deconvolution_for(estimate.confidence))
+    config = settings.deconvolution_for(estimate.confidence)
+    if realistic and photos_in_linear_light:
+        config = config.replace(linear_light=True)
+    result = deconvolve(blurry, used, settings=config)
     length = np.where(used.length > 1.0, used.length, 0.0)
     return np.stack([result, blurry, length, obs.sharp[:side, :side]]).astype(np.float32)
 
 
 def _pair_chunk(sources: Sources, seed: int, start: int, count: int, held_out: bool,
-                settings: DeblurSettings) -> np.ndarray:
+                settings: DeblurSettings, photos_in_linear_light: bool = False) -> np.ndarray:
     """Pairs ``start .. start + count`` of a pool: seeded by ``(seed, start)``, so a chunk is the
     same whichever process makes it and whenever."""
     rng = np.random.default_rng([seed, start])
-    return np.stack([make_pair(sources, rng, held_out, settings) for _ in range(count)])
+    return np.stack([make_pair(sources, rng, held_out, settings, photos_in_linear_light)
+                     for _ in range(count)])
 
 
 _WORKER: dict = {}
 
 
-def _start_worker(sources: Sources) -> None:
+def _start_worker(sources: Sources, photos_in_linear_light: bool) -> None:
     torch.set_num_threads(1)  # one core per process: the processes share the machine's cores
-    _WORKER.update(sources=sources, settings=blind_chain())
+    _WORKER.update(sources=sources, settings=blind_chain(), photos=photos_in_linear_light)
 
 
 def _worker_chunk(seed: int, start: int, count: int, held_out: bool) -> np.ndarray:
-    return _pair_chunk(_WORKER["sources"], seed, start, count, held_out, _WORKER["settings"])
+    return _pair_chunk(_WORKER["sources"], seed, start, count, held_out, _WORKER["settings"],
+                       _WORKER["photos"])
 
 
 def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: int,
                 held_out: bool = False, chunk: int = 50, log=print, workers: int = 0,
-                minutes: float | None = None) -> np.ndarray:
+                minutes: float | None = None, photos_in_linear_light: bool = False
+                ) -> np.ndarray:
     """The pairs ``<folder>/<name>_*.npy`` made so far, plus new chunks of ``chunk`` pairs (each
     its own file, written atomically) until there are ``samples``.
 
     ``workers`` > 0 makes the chunks in that many processes (one thread each; the same pairs as
     one process makes, chunk for chunk). ``minutes``: start no new chunk after that long, so
     the pool may end smaller than ``samples`` (a time-budgeted run on a lent machine).
+    ``photos_in_linear_light``: see :func:`make_pair` (a pool is made one way throughout).
     """
     folder.mkdir(parents=True, exist_ok=True)
     chunks = [np.load(path) for path in sorted(folder.glob(f"{name}_*.npy"))]
@@ -138,14 +148,15 @@ def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: i
         settings = blind_chain()
         while more(made):
             keep(_pair_chunk(sources, seed, made, min(chunk, samples - made), held_out,
-                             settings))
+                             settings, photos_in_linear_light))
         return _joined(chunks, samples)
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                             initializer=_start_worker, initargs=(sources,)) as pool:
+                             initializer=_start_worker,
+                             initargs=(sources, photos_in_linear_light)) as pool:
         pending, begin = deque(), made
         while pending or more(begin):
             while len(pending) < 2 * workers and more(begin):
@@ -232,6 +243,9 @@ def parse_args(argv=None):
     parser.add_argument("--pool-minutes", type=float, default=None,
                         help="start no new training pairs after this long (the pool may end "
                              "smaller than --samples)")
+    parser.add_argument("--photos-in-linear-light", action="store_true",
+                        help="deconvolve the camera-pipeline pairs in linear light "
+                             "(deblur(linear_light=True), as for photographs); a new --pool")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--loss", choices=("psnr", "mse"), default="psnr",
                         help="per-crop PSNR (default) or pooled squared error")
@@ -252,9 +266,11 @@ def main(argv=None) -> dict:
     if args.workers < 0 or args.pool_chunk < 1:
         raise SystemExit("--workers must be at least 0 and --pool-chunk at least 1")
     val_pool = extend_pool(pool_folder, "heldout", args.validation, sources, VALIDATION_SEED,
-                           held_out=True, chunk=args.pool_chunk, workers=args.workers)
+                           held_out=True, chunk=args.pool_chunk, workers=args.workers,
+                           photos_in_linear_light=args.photos_in_linear_light)
     pool = extend_pool(pool_folder, "train", args.samples, sources, args.seed,
-                       chunk=args.pool_chunk, workers=args.workers, minutes=args.pool_minutes)
+                       chunk=args.pool_chunk, workers=args.workers, minutes=args.pool_minutes,
+                       photos_in_linear_light=args.photos_in_linear_light)
     if not len(pool) or not len(val_pool):
         raise SystemExit("no training or validation pairs were made (--samples, --validation, "
                          "--pool-minutes)")
@@ -287,7 +303,8 @@ def main(argv=None) -> dict:
                               "fields": "strong_shake_field (40 %) or random_field('mixed'), "
                                         "max length 6-35 px, exact operator",
                               "realistic_fraction": 0.5, "crop": TRAIN_CROP,
-                              "pool_chunk": args.pool_chunk},
+                              "pool_chunk": args.pool_chunk,
+                              "realistic_in_linear_light": args.photos_in_linear_light},
             "loss": args.loss, "init": Path(args.init).name if args.init else None,
             "batch": args.batch, "lr": args.lr, "seed": args.seed, "steps": progress.step,
             "minutes": round(progress.elapsed / 60.0, 2),
