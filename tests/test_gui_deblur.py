@@ -257,3 +257,21 @@ def test_an_estimates_tv_weight_follows_its_confidence_as_in_deblur(make_napari_
     assert job.settings.base == pytest.approx(factor * DEFAULT_LAMBDA)
     widget.source.value = "Uniform motion"  # a known motion: the non-blind weight, typed as is
     assert widget.snapshot().settings.base == pytest.approx(DEFAULT_LAMBDA)
+
+
+def test_a_motion_layer_longer_than_the_bank_is_clipped_with_a_warning(make_napari_viewer,
+                                                                       monkeypatch):
+    from napari_motion_deblur import MotionField
+    from napari_motion_deblur.gui.widgets import _common
+
+    warnings = []
+    monkeypatch.setattr(_common, "show_warning", warnings.append)
+    viewer = make_napari_viewer()
+    widget = _photo_deblur(viewer, 1, 1)
+    long = MotionField.uniform((64, 64), 40.0, 10.0)
+    widget.motion_layer.value = _common.show_field(viewer, long, "long motion", source="file")
+    widget.source.value = "Motion layer"
+    job = widget.snapshot()
+    assert float(job.motion.length.max()) == 35.0 and np.allclose(job.motion.angle, 10.0)
+    assert len(warnings) == 1 and "clipped to 35 px" in warnings[0]
+    assert "'long motion' (file)" in widget._record["motion"]

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_warning
 
 from ..._validation import is_dask
-from ...motion import MotionField
+from ...motion import MAX_LENGTH, MotionField
 from ..field_editing import (
     CONFIDENCE_KEY,
     FIELD_KEY,
@@ -154,6 +154,37 @@ def layer_field(layer, shape: tuple[int, int] | None = None) -> MotionField:
         raise ValueError(f"layer {layer.name!r} holds no dense motion field")
     data = np.asarray(layer.data)[:, :, -2:]
     return vectors_to_field(data, shape)
+
+
+def chosen_motion(source: str, sources: tuple, uniform, psf_layer, motion_layer, shape):
+    """The Deblur widget's motion and a description of where it comes from: the uniform
+    ``(length, angle)`` (``sources[1]``), the PSF layer's data (``sources[2]``) or the motion
+    layer's field (clipped to the bank's longest streak, with a warning)."""
+    if source == sources[1]:
+        length, angle = float(uniform[0]), float(uniform[1])
+        return (length, angle), f"uniform motion {length:g} px at {angle:g} deg"
+    if source == sources[2]:
+        if psf_layer is None:
+            raise ValueError("choose a PSF image layer")
+        return (np.array(psf_layer.data, dtype=np.float32, copy=True).squeeze(),
+                f"PSF layer {psf_layer.name!r}")
+    layer = motion_layer
+    if layer is None:
+        raise ValueError("no motion layer: estimate motion first, open a field, or choose "
+                         "'Uniform motion'")
+    field = layer_field(layer, shape)
+    if field.shape != tuple(shape):
+        raise ValueError(f"motion layer {layer.name!r} is {field.shape[0]}x{field.shape[1]} "
+                         f"but the image is {shape[0]}x{shape[1]}")
+    edited = field is not layer.metadata.get(ORIGINAL_KEY, field)
+    origin = layer.metadata.get(SOURCE_KEY, "file")
+    detail = layer.metadata.get("estimated_with")
+    about = (f"motion layer {layer.name!r} ({origin}{': ' + detail if detail else ''}"
+             f"{', edited by hand' if edited else ''})")
+    if float(field.length.max()) > MAX_LENGTH:
+        show_warning(f"Motion longer than {MAX_LENGTH:g} px was clipped to {MAX_LENGTH:g} px.")
+        field = field.clipped(warn=False)
+    return field, about
 
 
 def set_layer_field(layer, field: MotionField, spacing: int | None = None) -> None:

@@ -30,14 +30,14 @@ from ...settings import (
     DeconvolutionSettings,
 )
 from ...solvers.irc import DEFAULT_LAMBDA, MAX_STAGES
-from ..field_editing import CONFIDENCE_KEY, ORIGINAL_KEY, SOURCE_KEY
+from ..field_editing import CONFIDENCE_KEY, SOURCE_KEY
 from ..io import RECORD_KEY
 from ._common import (
     DEVICES,
+    chosen_motion,
     current_index,
     follow_motion_layers,
     layer_choices,
-    layer_field,
     read_planes,
     resolve_device_name,
     short_dock_title,
@@ -181,33 +181,8 @@ class DeblurWidget(Container):
     # ------------------------------------------------------------------ snapshot
     def _motion(self, shape):
         """The motion to deblur with and a description of where it comes from."""
-        source = self.source.value
-        if source == SOURCES[1]:
-            length, angle = float(self.length.value), float(self.angle.value)
-            return (length, angle), f"uniform motion {length:g} px at {angle:g} deg"
-        if source == SOURCES[2]:
-            psf = self.psf_layer.value
-            if psf is None:
-                raise ValueError("choose a PSF image layer")
-            return (np.array(psf.data, dtype=np.float32, copy=True).squeeze(),
-                    f"PSF layer {psf.name!r}")
-        layer = self.motion_layer.value
-        if layer is None:
-            raise ValueError("no motion layer: estimate motion first, open a field, or choose "
-                             "'Uniform motion'")
-        field = layer_field(layer, shape)
-        if field.shape != tuple(shape):
-            raise ValueError(f"motion layer {layer.name!r} is {field.shape[0]}x{field.shape[1]} "
-                             f"but the image is {shape[0]}x{shape[1]}")
-        edited = field is not layer.metadata.get(ORIGINAL_KEY, field)
-        origin = layer.metadata.get(SOURCE_KEY, "file")
-        detail = layer.metadata.get("estimated_with")
-        about = (f"motion layer {layer.name!r} ({origin}{': ' + detail if detail else ''}"
-                 f"{', edited by hand' if edited else ''})")
-        if float(field.length.max()) > MAX_LENGTH:
-            show_warning(f"Motion longer than {MAX_LENGTH:g} px was clipped to {MAX_LENGTH:g} px.")
-            field = field.clipped(warn=False)
-        return field, about
+        return chosen_motion(self.source.value, SOURCES, (self.length.value, self.angle.value),
+                             self.psf_layer.value, self.motion_layer.value, shape)
 
     def snapshot(self, preview: bool = False) -> DeblurJob:
         """Copy the current parameters and image data into a :class:`DeblurJob`.
