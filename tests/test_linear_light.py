@@ -56,6 +56,21 @@ def test_linear_light_is_the_deconvolution_of_the_decoded_image(tile):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def test_a_tiled_runs_updates_show_the_input_where_no_tile_is_done_yet():
+    from napari_motion_deblur import iter_deconvolve
+
+    sharp = data.camera().astype(np.float32) / 255.0
+    field = MotionField.uniform(sharp.shape, 9.0, 120.0)
+    blurred = linear_to_srgb(ReferenceBlur(field)(srgb_to_linear(sharp))).astype(np.float32)
+    config = SETTINGS.replace(stages=1, iterations=1, tile=128, linear_light=True)
+    updates = [u.estimate.copy() for u in iter_deconvolve(blurred, field, settings=config)]
+    assert len(updates) > 2  # one per tile
+    first, last = updates[0], updates[-1]
+    untouched = np.isclose(first, blurred, atol=1e-6)
+    assert 0.3 < untouched.mean() < 1.0  # the other tiles: the input as it is, not decoded
+    np.testing.assert_allclose(last, deconvolve(blurred, field, settings=config), atol=1e-6)
+
+
 def test_the_refiner_and_the_saturation_level_read_the_encoded_image(photo, monkeypatch):
     blurred, _, field = photo
     seen = {}

@@ -131,8 +131,8 @@ class FloatSource:
             out = np.asarray(self.transform(out), dtype=np.float32)
         return out
 
-    def transformed(self, transform: Callable[[np.ndarray], np.ndarray]) -> FloatSource:
-        """The same data read through ``transform``."""
+    def transformed(self, transform: Callable[[np.ndarray], np.ndarray] | None) -> FloatSource:
+        """The same data read through ``transform`` (None: as it is)."""
         return FloatSource(self.raw, self.scale, transform)
 
 

@@ -184,8 +184,6 @@ def _steps(image, motion_or_psf, config: DeconvolutionSettings, model, snapshots
         colour = None  # in linear light: the refiner reads the encoded image
     estimate = None
     for stage, out, k, n in stages:
-        if config.linear_light:
-            out = linear_to_srgb(out).astype(np.float32)
         if config.refine and stage == config.stages and k == n:
             colour = source[..., :3] if colour is None else colour
             out = _refined(out, colour, target, config, net.inverse_bank.device)
@@ -268,7 +266,8 @@ def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: Deconvolution
         out = np.stack([x[0].cpu().numpy() for _, x in per_channel], axis=-1)
         if planes is not colour:  # the luminance's restored detail, added to every channel
             out = colour + (out - planes)
-        yield per_channel[0][0] + 1, np.clip(out, 0.0, 1.0)
+        out = np.clip(out, 0.0, 1.0)
+        yield per_channel[0][0] + 1, linear_to_srgb(out) if config.linear_light else out
 
 
 def _whole_or_tiled_stages(colour: np.ndarray, target, net: IRCNet,
@@ -307,11 +306,14 @@ def _tiled_stages(colour: np.ndarray, target, net: IRCNet, config: Deconvolution
     time; the result is the same as in lockstep), so a colour image makes a pass per tile and
     channel. A luminance run (``colour="luminance"``) makes one pass per tile.
     """
+    # The canvas holds results (encoded again with ``linear_light``) and, until a tile is done,
+    # the input as the caller sees it.
     if isinstance(colour, FloatSource):
-        canvas = colour[..., :3]
+        canvas = colour.transformed(None)[..., :3]
         reader = colour
     else:
-        canvas, reader = colour.copy(), colour
+        canvas = linear_to_srgb(colour) if config.linear_light else colour.copy()
+        reader = colour
     boxes = tile_boxes(canvas.shape[:2], tile, DECONVOLUTION_HALO, net.node_spacing())
     groups = ([slice(0, canvas.shape[-1])] if config.colour == "luminance"
               else [slice(c, c + 1) for c in range(canvas.shape[-1])])
