@@ -35,13 +35,18 @@ arrays = st.sampled_from(DTYPES).flatmap(
 
 
 @FAST
-@given(image=arrays, length=st.floats(-5, 60) | st.just(np.nan), angle=st.floats(-400, 400))
-def test_deconvolve_answers_or_raises_value_error(image, length, angle):
+@given(image=arrays, length=st.floats(-5, 60) | st.just(np.nan), angle=st.floats(-400, 400),
+       linear_light=st.booleans())
+def test_deconvolve_answers_or_raises_value_error(image, length, angle, linear_light):
+    from napari_motion_deblur.settings import DeconvolutionSettings
+
     before = image.copy()
+    config = DeconvolutionSettings(stages=1, iterations=1, device="cpu",
+                                   linear_light=linear_light)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # lengths beyond the bank are clipped with a warning
-            out = deconvolve(image, (length, angle), stages=1, iterations=1, device="cpu")
+            out = deconvolve(image, (length, angle), settings=config)
     except ValueError:
         pass
     else:
