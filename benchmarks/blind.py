@@ -203,8 +203,18 @@ def _chain_scaled(scale):
 
 def _chain_linear_light(blurred, raw):
     """``deblur(linear_light=True)``: deconvolved in linear light (sRGB photographs: the
-    realistic variant's blur happened there; the linear variant's did not)."""
+    realistic variant's blur happened there; the linear variant's did not), refined with the
+    photo refiner (``resources/refiner_photo.pt``; before it, with the default refiner)."""
     return deblur(blurred, device="cpu", linear_light=True)
+
+
+def _chain_linear_light_candidate(blurred, raw):
+    """``deblur(linear_light=True)`` refined with the weights of ``--refiner`` instead of the
+    shipped photo refiner (e.g. the default ``resources/refiner.pt``, as before it)."""
+    if CANDIDATE_REFINER.get("model") is None:
+        raise SystemExit("the `linearlight_candidate` chain needs --refiner WEIGHTS")
+    result, used = deblur(blurred, device="cpu", linear_light=True, refine=False)
+    return refine(result, blurred, used, model=CANDIDATE_REFINER["model"]), used
 
 
 #: Ablation rows, each adding one change to the row before it:
@@ -222,6 +232,7 @@ CHAINS = {
                     threshold=4.0, operator="exact"),
     "fixedtv": _chain_fixedtv,
     "linearlight": _chain_linear_light,
+    "linearlight_candidate": _chain_linear_light_candidate,
     "deblur": _chain_deblur,
     "norefine": _chain_norefine,
     "nocamera": _chain_nocamera,

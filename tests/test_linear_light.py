@@ -111,3 +111,26 @@ def test_srgb_curve_round_trip():
     v = np.linspace(0.0, 1.0, 1001)
     np.testing.assert_allclose(linear_to_srgb(srgb_to_linear(v)), v, atol=1e-9)
     assert srgb_to_linear(np.float32(0.5)) == pytest.approx(0.2140, abs=1e-4)
+
+
+def test_linear_light_is_refined_by_the_photo_refiner(photo, monkeypatch):
+    from napari_motion_deblur.solvers import refiner as refiner_module
+
+    monkeypatch.setattr(refiner_module, "_CACHE", {})  # the package's cache is left as it was
+    loaded = []
+    original = refiner_module.load_refiner
+
+    def load(path=None, device="cpu", photo=False):
+        loaded.append(photo)
+        return original(path, device, photo)
+
+    monkeypatch.setattr(refiner_module, "load_refiner", load)
+    blurred, _, field = photo
+    light = deconvolve(blurred, field, settings=SETTINGS.replace(linear_light=True, refine=True))
+    plain = deconvolve(blurred, field, settings=SETTINGS.replace(refine=True))
+    assert loaded == [True, False]  # each loaded once, the photo weights for linear light
+    unrefined = deconvolve(blurred, field, settings=SETTINGS.replace(linear_light=True))
+    expected = refiner_module.refine(unrefined, blurred, field,
+                                     model=original(photo=True))
+    np.testing.assert_allclose(light, expected, atol=1e-6)
+    assert not np.allclose(plain, light, atol=1e-3)

@@ -33,7 +33,7 @@ from .settings import (
 )
 from .solvers.irc import IRCNet
 from .solvers.irc_weights import apply_learned, load_learned
-from .solvers.refiner import refine
+from .solvers.refiner import get_refiner, refine
 from .tiling import (
     DECONVOLUTION_BYTES_PER_PIXEL,
     DECONVOLUTION_HALO,
@@ -207,10 +207,11 @@ def _refined(out: np.ndarray, colour: np.ndarray, field: MotionField,
              config: DeconvolutionSettings, device) -> np.ndarray:
     """The learned refiner on the result; through the luminance when that is how colour was
     deconvolved (its correction added to every channel, as the deconvolution's detail was)."""
+    model = get_refiner(device, photo=config.linear_light)
     if config.colour != "luminance" or colour.shape[-1] != 3:
-        return refine(out, colour, field, device)
+        return refine(out, colour, field, device, model)
     deconvolved = luminance(out)
-    correction = refine(deconvolved, luminance(colour), field, device) - deconvolved
+    correction = refine(deconvolved, luminance(colour), field, device, model) - deconvolved
     return np.clip(out + correction[..., None], 0.0, 1.0)
 
 

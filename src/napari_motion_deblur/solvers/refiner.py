@@ -26,6 +26,9 @@ import torch.nn.functional as F
 from ..motion import MAX_LENGTH, MotionField
 
 WEIGHTS_NAME = "refiner.pt"
+#: The refiner of deconvolutions in linear light (``linear_light=True``: photographs), trained on
+#: pairs whose camera-pipeline half was deconvolved so (``--photos-in-linear-light``).
+PHOTO_WEIGHTS_NAME = "refiner_photo.pt"
 METADATA_NAME = "refiner.json"
 #: Blocks of a large image are refined separately with this halo: more than the network's
 #: reach (43 px; tests/test_refiner.py measures it from the gradient). Both are multiples of
@@ -96,9 +99,11 @@ def save_refiner(model: Refiner, path, metadata: dict | None = None) -> None:
         path.with_suffix(".json").write_text(json.dumps(metadata, indent=2))
 
 
-def load_refiner(path=None, device="cpu") -> Refiner:
-    """Load refiner weights (default: the package's)."""
-    default = Path(__file__).parents[1] / "resources" / WEIGHTS_NAME
+def load_refiner(path=None, device="cpu", photo: bool = False) -> Refiner:
+    """Load refiner weights (default: the package's; ``photo``: those for deconvolutions in
+    linear light, :data:`PHOTO_WEIGHTS_NAME`)."""
+    default = Path(__file__).parents[1] / "resources" / (PHOTO_WEIGHTS_NAME if photo
+                                                         else WEIGHTS_NAME)
     path = Path(path) if path is not None else default
     if not path.is_file():
         raise ValueError(f"refiner weights not found at {path}; retrain them with "
@@ -113,12 +118,13 @@ _CACHE: dict[str, Refiner] = {}
 _CACHE_LOCK = threading.Lock()  # the GUI's workers may ask from several threads at once
 
 
-def get_refiner(device: torch.device) -> Refiner:
-    """The package's refiner on ``device``, loaded once per device."""
-    key = str(device)
+def get_refiner(device: torch.device, photo: bool = False) -> Refiner:
+    """The package's refiner on ``device``, loaded once per device (``photo``: the one for
+    deconvolutions in linear light)."""
+    key = f"{device}{':photo' if photo else ''}"
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = load_refiner(device=device)
+            _CACHE[key] = load_refiner(device=device, photo=photo)
         return _CACHE[key]
 
 
@@ -128,14 +134,14 @@ def _pad_to(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     return F.pad(t[:, None], (0, cols, 0, rows), mode=mode)[:, 0]
 
 
-def use_refiner(path, device="cpu") -> Refiner:
+def use_refiner(path, device="cpu", photo: bool = False) -> Refiner:
     """Make the weights in ``path`` the shared refiner for ``device``: what ``deblur()`` and
     ``deconvolve(..., refine=True)`` use from then on in this process (your own training run,
-    or to compare weights)."""
+    or to compare weights); ``photo``: the one used with ``linear_light=True``."""
     device = torch.device(device)
     model = load_refiner(path, device=device)
     with _CACHE_LOCK:
-        _CACHE[str(device)] = model
+        _CACHE[f"{device}{':photo' if photo else ''}"] = model
     return model
 
 
