@@ -3,7 +3,8 @@
 For each photograph in ``<data>/real`` (no ground truth): ``deblur()`` with its defaults, then
 a figure with, per crop, the blurry input | the blind result without the learned refiner | the
 blind result as ``deblur()`` gives it (with the refiner) | ``deblur(linear_light=True)`` (the
-same estimate, deconvolved in linear light, refined), at 100 % (no resampling), and a
+same estimate, deconvolved in linear light, with the photo refiner), at 100 % (no resampling),
+and a
 reduced view of the whole photograph with the estimated streaks drawn at their length (red:
 unconfirmed by the cepstrum, green: confirmed). Writes ``docs/real/<name>.png`` and prints the
 time and the field's statistics.
@@ -98,8 +99,7 @@ def main(argv=None):
         unrefined = deconvolve(blurry, used, settings=config)
         result = refine(unrefined, blurry, used)
         seconds = time.perf_counter() - start
-        light = refine(deconvolve(blurry, used, settings=config.replace(linear_light=True)),
-                       blurry, used)
+        light = deconvolve(blurry, used, settings=config.replace(linear_light=True, refine=True))
         figure(path.stem, [blurry, unrefined, result, light], estimate.field,
                estimate.confidence).save(args.out / f"{path.stem}.png")
         print(f"{path.stem}: {blurry.shape[1]}x{blurry.shape[0]}, deblur()'s steps "
