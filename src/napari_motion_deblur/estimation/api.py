@@ -321,8 +321,9 @@ def deblur(image, method: str = "motionnet", stages: int = 5, iterations: int = 
         linear data (simulations, linear microscopy): use False there.
     linear_light : bool
         The image is an sRGB-encoded photograph (a JPEG): deconvolve in linear light, where its
-        blur happened (see :class:`~napari_motion_deblur.settings.DeconvolutionSettings`). The
-        motion is estimated on the image as it is. Leave it off for linear data.
+        blur happened (see :class:`~napari_motion_deblur.settings.DeconvolutionSettings`),
+        refined by the photo refiner trained on such results. The motion is estimated on the
+        image as it is. Leave it off for linear data.
     settings : DeblurSettings, optional
         All of the above in one validated object; when given, it replaces them.
 
