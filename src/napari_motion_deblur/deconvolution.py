@@ -172,21 +172,20 @@ def _steps(image, motion_or_psf, config: DeconvolutionSettings, model, snapshots
     net = model if isinstance(model, IRCNet) else get_model(config.device, config.model)
     shape = (*source.shape[:2], min(source.shape[2], 3))
     tile = _tile_size(config, shape, net)
+    encoded = None  # the input as the refiner reads it, when a whole float copy is at hand
     if tile is None:
         colour = reader[..., :3]
+        encoded = None if config.linear_light else colour
         lam = regularization_weight(config, colour)
         stages = _whole_or_tiled_stages(colour, target, net, config, lam)
     else:  # tiles are read from the caller's image as they are needed: no whole float copy
-        colour = None
         lam = regularization_weight(config, reader, channels=3)  # of the whole image
         stages = _tiled_stages(reader, target, net, config, lam, tile, snapshots)
-    if config.linear_light:
-        colour = None  # in linear light: the refiner reads the encoded image
     estimate = None
     for stage, out, k, n in stages:
         if config.refine and stage == config.stages and k == n:
-            colour = source[..., :3] if colour is None else colour
-            out = _refined(out, colour, target, config, net.inverse_bank.device)
+            encoded = source[..., :3] if encoded is None else encoded
+            out = _refined(out, encoded, target, config, net.inverse_bank.device)
         if source.shape[-1] == 4:
             out = np.concatenate([out, source[..., 3:]], axis=-1)
         estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)

@@ -118,10 +118,14 @@ _CACHE: dict[str, Refiner] = {}
 _CACHE_LOCK = threading.Lock()  # the GUI's workers may ask from several threads at once
 
 
+def _cache_key(device, photo: bool) -> str:
+    return f"{torch.device(device)}{':photo' if photo else ''}"
+
+
 def get_refiner(device: torch.device, photo: bool = False) -> Refiner:
     """The package's refiner on ``device``, loaded once per device (``photo``: the one for
     deconvolutions in linear light)."""
-    key = f"{device}{':photo' if photo else ''}"
+    key = _cache_key(device, photo)
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = load_refiner(device=device, photo=photo)
@@ -141,7 +145,7 @@ def use_refiner(path, device="cpu", photo: bool = False) -> Refiner:
     device = torch.device(device)
     model = load_refiner(path, device=device)
     with _CACHE_LOCK:
-        _CACHE[f"{device}{':photo' if photo else ''}"] = model
+        _CACHE[_cache_key(device, photo)] = model
     return model
 
 

@@ -127,8 +127,8 @@ def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: i
     folder.mkdir(parents=True, exist_ok=True)
     chunks = [np.load(path) for path in sorted(folder.glob(f"{name}_*.npy"))]
     made = sum(len(c) for c in chunks)
-    deadline = None if minutes is None else time.time() + 60.0 * minutes
-    start = time.time()
+    first, start = made, time.time()
+    deadline = None if minutes is None else start + 60.0 * minutes
 
     def keep(pairs: np.ndarray) -> None:
         nonlocal made
@@ -143,7 +143,6 @@ def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: i
     def more(begin: int) -> bool:
         return begin < samples and (deadline is None or time.time() < deadline)
 
-    first = made
     if workers <= 0:
         settings = blind_chain()
         while more(made):

@@ -156,14 +156,18 @@ def layer_field(layer, shape: tuple[int, int] | None = None) -> MotionField:
     return vectors_to_field(data, shape)
 
 
-def chosen_motion(source: str, sources: tuple, uniform, psf_layer, motion_layer, shape):
-    """The Deblur widget's motion and a description of where it comes from: the uniform
-    ``(length, angle)`` (``sources[1]``), the PSF layer's data (``sources[2]``) or the motion
+#: Where the Deblur widget's motion comes from.
+MOTION_SOURCES = ("Motion layer", "Uniform motion", "PSF layer")
+
+
+def chosen_motion(source: str, uniform, psf_layer, motion_layer, shape):
+    """The Deblur widget's motion and a description of where it comes from (``source``, one of
+    :data:`MOTION_SOURCES`): the uniform ``(length, angle)``, the PSF layer's data or the motion
     layer's field (clipped to the bank's longest streak, with a warning)."""
-    if source == sources[1]:
+    if source == MOTION_SOURCES[1]:
         length, angle = float(uniform[0]), float(uniform[1])
         return (length, angle), f"uniform motion {length:g} px at {angle:g} deg"
-    if source == sources[2]:
+    if source == MOTION_SOURCES[2]:
         if psf_layer is None:
             raise ValueError("choose a PSF image layer")
         return (np.array(psf_layer.data, dtype=np.float32, copy=True).squeeze(),

@@ -34,6 +34,7 @@ from ..field_editing import CONFIDENCE_KEY, SOURCE_KEY
 from ..io import RECORD_KEY
 from ._common import (
     DEVICES,
+    MOTION_SOURCES,
     chosen_motion,
     current_index,
     follow_motion_layers,
@@ -52,7 +53,7 @@ from ._region import preview_crop, show_preview
 if TYPE_CHECKING:
     import napari
 
-SOURCES = ("Motion layer", "Uniform motion", "PSF layer")
+SOURCES = MOTION_SOURCES
 #: The learned refiner: "auto" = on for an estimated field (as deblur()), off for a known one.
 CLEAN_UP = ("auto", "on", "off")
 STACK_MODES = ("current slice", "all slices")
@@ -181,7 +182,7 @@ class DeblurWidget(Container):
     # ------------------------------------------------------------------ snapshot
     def _motion(self, shape):
         """The motion to deblur with and a description of where it comes from."""
-        return chosen_motion(self.source.value, SOURCES, (self.length.value, self.angle.value),
+        return chosen_motion(self.source.value, (self.length.value, self.angle.value),
                              self.psf_layer.value, self.motion_layer.value, shape)
 
     def snapshot(self, preview: bool = False) -> DeblurJob:
