@@ -18,8 +18,8 @@ to 35 px. The image content does not change the cost, so the inputs are a smooth
     python benchmarks/scale.py [--threads 2] [--frames 100] [--sizes 1024,2048,4096,8192]
         [--big 4096 --tiled-budget 1.5e9 --rgb-budget 2e9]
 
-The issue's full run (4096^2, 8192^2, 100 frames) takes over an hour on a 2-core CPU (the whole
-4096^2 gray image alone: 242 s); a smaller run keeps the comparisons, at smaller sizes.
+The issue's full run (4096^2, 8192^2, 100 frames) takes about half an hour on a 2-core CPU (the
+100 frames take most of it); a smaller run keeps the comparisons, at smaller sizes.
 """
 
 from __future__ import annotations
@@ -221,8 +221,8 @@ def big_only(args) -> None:
 
 
 def rgb_only(args) -> None:
-    """The --big RGB row alone: float32 RGB, tiled under --rgb-budget (the whole image would
-    need ~3x the gray one's 4.2 GB at 4096^2, so it is not run)."""
+    """The --big RGB row alone: float32 RGB, tiled under --rgb-budget (the whole image, its
+    channels in lockstep, would need ~3x the gray one's memory, so it is not run)."""
     rgb = measure(args, args.big, 3, "float32", {"memory_budget": args.rgb_budget})
     where = machine(args.threads)
     lines = ["# One large RGB image, tiled (IRC-Net 5 x 2, exact data term, camera shake <= 35 px)"

@@ -17,7 +17,15 @@ from napari_motion_deblur import (
 from napari_motion_deblur.estimation.api import ESTIMATION_ALIGN
 from napari_motion_deblur.physics.synthesis import camera_shake_field
 from napari_motion_deblur.settings import DeconvolutionSettings, EstimationSettings
-from napari_motion_deblur.tiling import MIN_TILE, auto_tile, tile_boxes
+from napari_motion_deblur.tiling import (
+    DECONVOLUTION_BYTES_PER_PIXEL,
+    DECONVOLUTION_HALO,
+    DECONVOLUTION_KEPT_BYTES_PER_PIXEL,
+    DECONVOLUTION_WHOLE_BYTES_PER_PIXEL,
+    MIN_TILE,
+    auto_tile,
+    tile_boxes,
+)
 
 
 @pytest.mark.parametrize("shape, tile, halo, align", [
@@ -129,15 +137,35 @@ def test_tiles_run_colour_channels_one_after_the_other(problem):
 
 
 def test_a_colour_image_whose_channels_fit_runs_as_one_tile_channel_by_channel():
-    from napari_motion_deblur.deconvolution import _budget_tile, get_model
+    from napari_motion_deblur.deconvolution import get_model
+    from napari_motion_deblur.tiling import budget_tile
 
     net = get_model("cpu")
     settings = DeconvolutionSettings()
-    per_channel = 1000 * 1000 * 360  # DECONVOLUTION_BYTES_PER_PIXEL
-    assert _budget_tile(settings, (1000, 1000, 3), net, 3.5 * per_channel) is None
-    side = _budget_tile(settings, (1000, 1000, 3), net, 2 * per_channel)
-    assert side >= 1000 and side % net.node_spacing() == 0  # one tile: no halo to compute twice
-    assert _budget_tile(settings, (1000, 1000, 3), net, 0.5 * per_channel) < 1000
+    assert net.streams((1100, 1100)) and not net.streams((900, 900))
+    per_channel = 1100 * 1100 * DECONVOLUTION_BYTES_PER_PIXEL  # a streamed image
+    assert budget_tile(settings, (1100, 1100, 3), net, 3.5 * per_channel) is None
+    side = budget_tile(settings, (1100, 1100, 3), net, 2 * per_channel)
+    assert side >= 1100 and side % net.node_spacing() == 0  # one tile: no halo to compute twice
+
+
+def test_budget_tiles_are_sized_for_what_their_size_costs_per_pixel():
+    from napari_motion_deblur.deconvolution import get_model
+    from napari_motion_deblur.tiling import budget_tile
+
+    net = get_model("cpu")
+    settings = DeconvolutionSettings()
+    whole = 2000 * 2000 * DECONVOLUTION_WHOLE_BYTES_PER_PIXEL
+    side = budget_tile(settings, (2000, 2000, 1), net, 2e8)
+    outer = side + 2 * DECONVOLUTION_HALO
+    assert side < 2000 and net.streams((outer, outer))  # streamed tiles, ~100 bytes per pixel
+    assert outer**2 * DECONVOLUTION_BYTES_PER_PIXEL + whole <= 2e8
+    # At 1.3e8 the tile that fits at ~100 bytes per pixel is too small to stream (it would
+    # keep its spectra, ~360), and at that cost no tile of at least MIN_TILE fits.
+    smallest = MIN_TILE + 2 * DECONVOLUTION_HALO
+    assert smallest**2 * DECONVOLUTION_KEPT_BYTES_PER_PIXEL + whole > 1.3e8
+    with pytest.raises(ValueError, match="too small"):
+        budget_tile(settings, (2000, 2000, 1), net, 1.3e8)
 
 
 def test_memory_budget_tiles_automatically():

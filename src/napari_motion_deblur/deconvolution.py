@@ -34,14 +34,7 @@ from .settings import (
 from .solvers.irc import IRCNet
 from .solvers.irc_weights import apply_learned, load_learned
 from .solvers.refiner import get_refiner, refine
-from .tiling import (
-    DECONVOLUTION_BYTES_PER_PIXEL,
-    DECONVOLUTION_HALO,
-    DECONVOLUTION_WHOLE_BYTES_PER_PIXEL,
-    MIN_TILE,
-    auto_tile,
-    tile_boxes,
-)
+from .tiling import DECONVOLUTION_HALO, MIN_TILE, budget_tile, deconvolution_tile, tile_boxes
 
 __all__ = ["MAX_ITERATIONS", "MAX_STAGES", "DeconvolutionProgress", "deconvolve",
            "iter_deconvolve", "resolve_device", "get_model", "regularization_weight"]
@@ -171,7 +164,7 @@ def _steps(image, motion_or_psf, config: DeconvolutionSettings, model, snapshots
                          "data term), not a PSF")
     net = model if isinstance(model, IRCNet) else get_model(config.device, config.model)
     shape = (*source.shape[:2], min(source.shape[2], 3))
-    tile = _tile_size(config, shape, net)
+    tile = deconvolution_tile(config, shape, net)
     encoded = None  # the input as the refiner reads it, when a whole float copy is at hand
     if tile is None:
         colour = reader[..., :3]
@@ -214,32 +207,6 @@ def _refined(out: np.ndarray, colour: np.ndarray, field: MotionField,
     return np.clip(out + correction[..., None], 0.0, 1.0)
 
 
-def _tile_size(config: DeconvolutionSettings, shape, net: IRCNet) -> int | None:
-    """The tile side to use (a multiple of IRC-Net's node spacing), or None: no tiles."""
-    if config.tile is None:
-        return None
-    if config.tile == "auto":
-        return _budget_tile(config, shape, net, config.memory_budget)
-    return None if max(shape[:2]) <= config.tile else int(config.tile)
-
-
-def _budget_tile(config: DeconvolutionSettings, shape, net: IRCNet, budget: float) -> int | None:
-    """The tile side that keeps IRC-Net under ``budget`` bytes, or None: the image fits.
-
-    A whole colour image runs its channels in lockstep; tiles run them one after the other
-    (:func:`_tiled_stages`), so a tile needs one channel's work, next to the whole image's
-    arrays for every channel. An image that does not fit whole but whose single channels do
-    becomes one tile.
-    """
-    channels = 1 if config.colour == "luminance" else shape[-1]
-    if shape[0] * shape[1] * DECONVOLUTION_BYTES_PER_PIXEL * channels <= budget:
-        return None
-    align = net.node_spacing()
-    side = auto_tile(shape, 1, DECONVOLUTION_BYTES_PER_PIXEL, DECONVOLUTION_HALO, budget, align,
-                     DECONVOLUTION_WHOLE_BYTES_PER_PIXEL * shape[-1])
-    return side if side is not None else -(-max(shape[:2]) // align) * align
-
-
 def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: DeconvolutionSettings,
                   lam: float):
     """IRC-Net on one (H, W, C <= 3) image: yields (stage, estimate (H, W, C)) per stage."""
@@ -263,11 +230,19 @@ def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: Deconvolution
                            config.solver)
                 for c, m in enumerate(masks)]
     for per_channel in zip(*channels):
-        out = np.stack([x[0].cpu().numpy() for _, x in per_channel], axis=-1)
+        stage = per_channel[0][0] + 1
+        # IRC-Net's estimates may be its working tensors: read, never written. One copy.
+        estimates = [x[0].cpu().numpy() for _, x in per_channel]
+        per_channel = None  # not held while the next stage runs
         if planes is not colour:  # the luminance's restored detail, added to every channel
-            out = colour + (out - planes)
-        out = np.clip(out, 0.0, 1.0)
-        yield per_channel[0][0] + 1, linear_to_srgb(out) if config.linear_light else out
+            out = np.clip(colour + (estimates[0][..., None] - planes), 0.0, 1.0)
+        elif len(estimates) == 1:
+            out = np.clip(estimates[0], 0.0, 1.0)[..., None]
+        else:
+            out = np.stack(estimates, axis=-1)
+            np.clip(out, 0.0, 1.0, out=out)
+        del estimates
+        yield stage, linear_to_srgb(out) if config.linear_light else out
 
 
 def _whole_or_tiled_stages(colour: np.ndarray, target, net: IRCNet,
@@ -287,7 +262,7 @@ def _whole_or_tiled_stages(colour: np.ndarray, target, net: IRCNet,
     if device.type == "cuda":
         torch.cuda.empty_cache()
         free = torch.cuda.mem_get_info(device)[0]
-    tile = _budget_tile(config, colour.shape, net, free / 2)
+    tile = budget_tile(config, colour.shape, net, free / 2)
     if tile is None:  # the estimate said it fits, yet it did not: halve the image's side
         align = net.node_spacing()
         tile = -(-max(max(colour.shape[:2]) // 2, MIN_TILE) // align) * align

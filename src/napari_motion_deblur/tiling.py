@@ -13,7 +13,9 @@ Motion-Net tile (128 px) and the cepstral check's patches with their neighbour a
 (IRC-Net's node spacing, Motion-Net's tile step) so that every tile sees the node grid of the
 whole image.
 
-:func:`tile_boxes` makes the boxes; :func:`auto_tile` picks a tile size from a memory budget.
+:func:`tile_boxes` makes the boxes; :func:`auto_tile` picks a tile size from a memory budget, and
+:func:`deconvolution_tile` the one a deconvolution uses (IRC-Net costs ~100 bytes per pixel on a
+large image, whose x-update it streams, and ~360 on a small one).
 """
 
 from __future__ import annotations
@@ -21,9 +23,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-#: Bytes IRC-Net needs per pixel and colour channel (peak RSS above the loaded model, measured
-#: on 2048^2 gray: 353, and 1024^2 RGB: 398 with fixed costs; channels run in lockstep).
-DECONVOLUTION_BYTES_PER_PIXEL = 360
+#: Bytes IRC-Net needs per pixel and colour channel on a large image, where it streams its
+#: x-update (:mod:`~napari_motion_deblur.solvers.irc_streamed`): the growth of peak RSS from
+#: 2048^2 to 4096^2 gray is ~95 (``benchmarks/scale.py``). Images of at most 400 nodes (~1000^2
+#: px) keep their patch spectra instead: :data:`DECONVOLUTION_KEPT_BYTES_PER_PIXEL`.
+DECONVOLUTION_BYTES_PER_PIXEL = 100
+#: The same for small images, whose patch spectra are kept (measured on 2048^2 gray before the
+#: streamed x-update: 353, and 1024^2 RGB: 398 with fixed costs; channels run in lockstep).
+DECONVOLUTION_KEPT_BYTES_PER_PIXEL = 360
 #: The same for the motion estimate (Motion-Net tiles and the cepstral check): issue 9
 #: measured 2.55 GB for a 4096^2 image, 152 bytes per pixel.
 ESTIMATION_BYTES_PER_PIXEL = 160
@@ -34,8 +41,9 @@ ESTIMATION_BYTES_PER_PIXEL = 160
 DECONVOLUTION_WHOLE_BYTES_PER_PIXEL = 8
 ESTIMATION_WHOLE_BYTES_PER_PIXEL = 16
 #: Default memory budget of one call (bytes): larger images are tiled. Tiles cost time (their
-#: halos are computed twice), so the default leaves images that a 16-GB machine can hold whole
-#: alone (gray up to ~3300^2; RGB up to ~1900^2 in lockstep, ~3300^2 channel by channel).
+#: halos are computed twice) and are not exact, so the default leaves images that a 16-GB
+#: machine can hold whole alone (gray up to ~6000^2; RGB up to ~3600^2 in lockstep, ~6000^2
+#: channel by channel).
 DEFAULT_MEMORY_BUDGET = 4e9
 #: Halo (px) around each tile: see the module docstring.
 DECONVOLUTION_HALO = 204
@@ -115,3 +123,43 @@ def auto_tile(shape, channels: int, bytes_per_pixel: float, halo: int,
     # As few tiles as fit, of equal size: the least halo area to compute twice.
     count = math.ceil(max(shape[0], shape[1]) / largest)
     return min(largest, _round_up(math.ceil(max(shape[0], shape[1]) / count), align))
+
+
+def deconvolution_tile(config, shape, net) -> int | None:
+    """The tile side a deconvolution with ``config`` (a
+    :class:`~napari_motion_deblur.settings.DeconvolutionSettings`) uses on an image of ``shape``
+    (H, W, C) with IRC-Net ``net`` (a multiple of its node spacing), or None: no tiles."""
+    if config.tile is None:
+        return None
+    if config.tile == "auto":
+        return budget_tile(config, shape, net, config.memory_budget)
+    return None if max(shape[:2]) <= config.tile else int(config.tile)
+
+
+def budget_tile(config, shape, net, budget: float) -> int | None:
+    """The tile side that keeps IRC-Net under ``budget`` bytes, or None: the image fits.
+
+    A whole colour image runs its channels in lockstep; tiles run them one after the other
+    (``deconvolution._tiled_stages``), so a tile needs one channel's work, next to the whole
+    image's arrays for every channel. An image that does not fit whole but whose single channels do
+    becomes one tile. Small images (and tiles) keep their patch spectra, which costs more per
+    pixel than the streamed x-update of large ones (``IRCNet.streams``).
+    """
+    channels = 1 if config.colour == "luminance" else shape[-1]
+    rate = _irc_bytes_per_pixel(net, shape[:2])
+    if shape[0] * shape[1] * rate * channels <= budget:
+        return None
+    align = net.node_spacing()
+    whole = DECONVOLUTION_WHOLE_BYTES_PER_PIXEL * shape[-1]
+    side = auto_tile(shape, 1, rate, DECONVOLUTION_HALO, budget, align, whole)
+    outer = None if side is None else (side + 2 * DECONVOLUTION_HALO,) * 2
+    if outer is not None and rate != _irc_bytes_per_pixel(net, outer):
+        side = auto_tile(shape, 1, DECONVOLUTION_KEPT_BYTES_PER_PIXEL, DECONVOLUTION_HALO,
+                         budget, align, whole)
+    return side if side is not None else -(-max(shape[:2]) // align) * align
+
+
+def _irc_bytes_per_pixel(net, shape) -> int:
+    """IRC-Net's memory per pixel and channel on an (H, W) image (or tile)."""
+    return (DECONVOLUTION_BYTES_PER_PIXEL if net.streams(shape)
+            else DECONVOLUTION_KEPT_BYTES_PER_PIXEL)

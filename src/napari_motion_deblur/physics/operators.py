@@ -193,6 +193,35 @@ def mix_bank(mixture: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     return out.reshape(*mixture.shape[:2], *bank.shape[1:])
 
 
+class BlendedFilters:
+    """Node filters blended from a bank on demand, (nr, nc, ...) without holding them all.
+
+    Each node blends its 4 bracketing bank filters (``indices``, ``weights``: (nr, nc, 4), from
+    :func:`~napari_motion_deblur.physics.kernels.interpolation_weights`); :meth:`rows` gives
+    those of a range of node rows. A large image's inverse filters would take ~8 bytes per
+    pixel if all were kept.
+    """
+
+    def __init__(self, indices: torch.Tensor, weights: torch.Tensor, bank: torch.Tensor):
+        self.indices, self.weights, self.bank = indices, weights, bank
+        self.shape = (*indices.shape[:2], *bank.shape[1:])
+
+    def rows(self, first: int = 0, last: int | None = None) -> torch.Tensor:
+        """The filters of node rows ``first:last``: (rows, nc, ...)."""
+        indices, weights = self.indices[first:last], self.weights[first:last]
+        picked = self.bank[indices].flatten(3)  # (rows, nc, 4, filter values)
+        blended = (picked * weights[..., None]).sum(2)
+        return blended.reshape(*indices.shape[:2], *self.bank.shape[1:])
+
+
+def node_filters(field: MotionField, grid: PatchGrid, banks, device=None):
+    """:class:`BlendedFilters` of each bank in ``banks`` at the nodes of ``grid`` (the bank
+    kernels of Eq. 17 around each node's averaged motion, as :func:`node_mixture` weighs them)."""
+    length, angle = node_motion(field, grid, device)
+    indices, weights = interpolation_weights(length, angle)
+    return [BlendedFilters(indices, weights, bank) for bank in banks]
+
+
 class NonUniformBlur(SpaceVaryingConvolution):
     """The non-uniform blur ``y = k(p) * x`` of a :class:`MotionField` (the forward model).
 

@@ -210,9 +210,10 @@ class PerPixelBlur(torch.nn.Module):
     """The exact per-pixel linear-motion blur as a fast torch operator, with its adjoint.
 
     The same model as :class:`ReferenceBlur` (gather order, edge clamping) with fewer samples:
-    ``samples_per_pixel`` bilinear reads per pixel of the longest streak, batched into one
-    ``grid_sample`` call. IRC-Net can use it as its data term (``exact=True``), with the bank's
-    inverse filters as the preconditioner.
+    ``samples_per_pixel`` bilinear reads per pixel of the longest streak, gathered by
+    ``grid_sample`` in bands of output rows (each band reads its rows plus the streaks' reach),
+    so that the transient memory stays bounded on large images. IRC-Net can use it as its data
+    term (``exact=True``), with the bank's inverse filters as the preconditioner.
 
     Parameters
     ----------
@@ -225,60 +226,75 @@ class PerPixelBlur(torch.nn.Module):
 
     def __init__(self, field: MotionField, samples_per_pixel: float = 1.0, device="cpu"):
         super().__init__()
-        half = torch.from_numpy(linear_path(field)[1]).float()  # (2, H, W), +D/2
+        # +D/2 (row, col) of linear_path, in float32: the float64 path of a large image is big
+        travel = torch.tensor(field.length, dtype=torch.float32).sub_(1.0).clamp_(min=0.0)
+        travel *= 0.5
+        theta = torch.deg2rad(torch.tensor(field.angle, dtype=torch.float32))
+        half = torch.stack([-torch.sin(theta) * travel, torch.cos(theta) * travel])
         h, w = field.shape
         longest = 2.0 * float(torch.hypot(half[0], half[1]).max())
         n = max(2, int(np.ceil(longest * samples_per_pixel)) + 1)
         weights = torch.full((n,), 1.0 / (n - 1))
         weights[[0, -1]] *= 0.5
-        # Normalized grid_sample coordinates (x = column, y = row) of each pixel and of its
-        # half streak; sample s of n sits at centre + t_s * half, t_s in [-1, 1].
-        scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)])
-        rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float32),
-                                    torch.arange(w, dtype=torch.float32), indexing="ij")
-        centre = torch.stack([cols, rows], dim=-1) * scale - 1.0
-        self.register_buffer("centre", centre.to(device))  # (H, W, 2)
-        self.register_buffer("streak", (torch.stack([half[1], half[0]], dim=-1) * scale)
-                             .to(device))  # (H, W, 2)
+        self.shape = (h, w)
+        #: Rows a streak reaches beyond its own (a band reads this many more on each side).
+        self.reach = int(np.ceil(float(half[0].abs().max()))) + 1
+        # (H, W, 2) in grid_sample's order: (column, row)
+        self.register_buffer("streak", half.flip(0).permute(1, 2, 0).contiguous().to(device))
         self.register_buffer("times", torch.linspace(-1.0, 1.0, n).to(device))
         self.register_buffer("weights", weights.to(device))
-        #: Samples gathered at once: bounds the memory to ~_CHUNK_VALUES floats per batch.
-        self.chunk = max(1, _CHUNK_VALUES // (h * w))
+        #: Output rows per band: all samples of a band hold ~_CHUNK_VALUES floats.
+        self.band = max(1, _CHUNK_VALUES // (n * w))
         #: The sample grids, kept after the first call when they fit in _GRID_CACHE_BYTES
         #: (IRC-Net applies the operator 11 times per deconvolution; building the grids was
         #: about as costly as sampling them), keyed by dtype and device.
         self._grids: dict = {}
         self._grid_values = n * h * w * 2
 
-    def _grid(self, start: int, dtype: torch.dtype) -> torch.Tensor:
-        """The normalized sample positions of samples ``start ... start + chunk``."""
-        cached = self._grids.get((dtype, self.centre.device))
-        if cached is not None:
-            return cached[start // self.chunk]
-        t = self.times[start : start + self.chunk].to(dtype)
-        # Clamping to [-1, 1] is the edge rule (the reference clamps positions too).
-        return torch.addcmul(self.centre.to(dtype), t[:, None, None, None],
-                             self.streak.to(dtype)).clamp_(-1.0, 1.0)
+    def _bands(self):
+        """``(first, last, read_first, read_last)``: output rows and the input rows they read."""
+        h = self.shape[0]
+        for a in range(0, h, self.band):
+            b = min(a + self.band, h)
+            yield a, b, max(a - self.reach, 0), min(b + self.reach, h)
 
-    def _ensure_grids(self, dtype: torch.dtype) -> None:
-        key = (dtype, self.centre.device)
+    def _grid(self, band, dtype: torch.dtype) -> torch.Tensor:
+        """Normalized sample positions (n, rows, W, 2) (x = column, y = row) of one band,
+        relative to the input rows it reads."""
+        a, b, ra, rb = band
+        w = self.shape[1]
+        device = self.streak.device
+        scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(rb - ra - 1, 1)], device=device,
+                             dtype=dtype)
+        rows = torch.arange(a - ra, b - ra, device=device, dtype=dtype)
+        cols = torch.arange(w, device=device, dtype=dtype)
+        centre = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), dim=-1) * scale - 1.0
+        # Clamping to the band is clamping to the image: a band reads every row its streaks
+        # reach, except beyond the image's first and last rows (the reference's edge rule).
+        return torch.addcmul(centre, self.times.to(dtype)[:, None, None, None],
+                             self.streak[a:b].to(dtype) * scale).clamp_(-1.0, 1.0)
+
+    def _band_grids(self, dtype: torch.dtype):
+        key = (dtype, self.streak.device)
+        if key in self._grids:
+            return self._grids[key]
+        grids = (self._grid(band, dtype) for band in self._bands())
         fits = self._grid_values * torch.empty(0, dtype=dtype).element_size() <= _GRID_CACHE_BYTES
-        if fits and key not in self._grids:
-            self._grids[key] = [self._grid(start, dtype)
-                                  for start in range(0, len(self.times), self.chunk)]
+        if fits:
+            grids = self._grids[key] = list(grids)
+        return grids
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W) -> (B, H, W)."""
         planes = x.reshape(1, -1, *x.shape[-2:])
-        out = torch.zeros_like(planes[0])
-        self._ensure_grids(x.dtype)
-        for start in range(0, len(self.times), self.chunk):
-            grid = self._grid(start, x.dtype)
-            count = grid.shape[0]
-            sampled = F.grid_sample(planes.expand(count, -1, -1, -1), grid, mode="bilinear",
-                                    padding_mode="border", align_corners=True)
-            out += torch.einsum("n,nbhw->bhw", self.weights[start : start + count]
-                                .to(x.dtype), sampled)
+        out = torch.empty_like(planes[0])
+        weights = self.weights.to(x.dtype)
+        for band, grid in zip(self._bands(), self._band_grids(x.dtype)):
+            a, b, ra, rb = band
+            read = planes[..., ra:rb, :]
+            sampled = F.grid_sample(read.expand(grid.shape[0], -1, -1, -1), grid,
+                                    mode="bilinear", padding_mode="border", align_corners=True)
+            out[:, a:b] = torch.einsum("n,nbhw->bhw", weights, sampled)
         return out.reshape(x.shape)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:

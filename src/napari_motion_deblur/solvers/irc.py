@@ -20,6 +20,8 @@ the regularizer fills the margin. The estimate is cropped back to the image.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -33,11 +35,12 @@ from ..physics.inverse_filters import (
     compute_inverse_filters,
 )
 from ..physics.kernels import BANK_RADIUS, bank_kernels, odd_square
-from ..physics.operators import DEFAULT_STRIDE, mix_bank, node_mixture
+from ..physics.operators import DEFAULT_STRIDE, node_filters
 from ..physics.patches import PatchGrid, symmetric_indices
 from ..physics.reference import PerPixelBlur
 from ..settings import DEFAULT_LAMBDA, MAX_STAGES
-from .node_filters import NodeSpectra, Operators
+from .irc_streamed import streamed_irc_stages
+from .node_filters import KEEP_NODES, NodeSpectra, Operators
 
 #: Streak samples per pixel of the exact data term (see :class:`PerPixelBlur`).
 EXACT_SAMPLES_PER_PIXEL = 1.0
@@ -101,10 +104,10 @@ class IRCNet(nn.Module):
         extended = MotionField(np.pad(field.length, pad, mode="edge"),
                                np.pad(field.angle, pad, mode="edge"))
         grid = self._grid(extended.shape, BANK_RADIUS, self.support)
-        mixture = node_mixture(extended, grid, device)
+        blur, inverse = node_filters(extended, grid, (self.kernel_bank, self.inverse_bank),
+                                     device)
         per_pixel = PerPixelBlur(extended, samples_per_pixel, device) if exact else None
-        return Operators(grid, mix_bank(mixture, self.kernel_bank),
-                         mix_bank(mixture, self.inverse_bank), pad, per_pixel)
+        return Operators(grid, blur, inverse, pad, per_pixel)
 
     def psf_operators(self, psf: torch.Tensor, shape: tuple[int, int]) -> Operators:
         """Blur and inverse-filter operators for one uniform PSF (summing to 1) on ``shape``."""
@@ -116,6 +119,13 @@ class IRCNet(nn.Module):
         pad = _working_pad(max(size // 2, BANK_RADIUS))
         grid = self._grid((shape[0] + 2 * pad, shape[1] + 2 * pad), size // 2, support)
         return Operators(grid, psf.to(device)[None], filters.to(device)[None], pad)
+
+    def streams(self, shape: tuple[int, int]) -> bool:
+        """Whether an (H, W) image is large enough for the streamed x-update
+        (:mod:`.irc_streamed`), which holds ~100 bytes per pixel instead of ~360."""
+        spacing, pad = self.node_spacing(), _working_pad(BANK_RADIUS)
+        nodes = [math.ceil((size + 2 * pad - 1) / spacing) + 1 for size in shape[:2]]
+        return nodes[0] * nodes[1] > KEEP_NODES
 
     def node_spacing(self) -> int:
         """Pixels between the nodes of :meth:`motion_operators` (the grid's actual stride)."""
@@ -170,19 +180,26 @@ class IRCNet(nn.Module):
         rows = symmetric_indices(h, p, p, y.device)
         cols = symmetric_indices(w, p, p, y.device)
         y = y.index_select(-2, rows).index_select(-1, cols)
+        if observed is not None:
+            observed = observed.to(y).index_select(-2, rows).index_select(-1, cols)
+        spectra = NodeSpectra(grid, ops, self.gradient_filters)
+        if solver not in ("irc", "pcg"):
+            raise ValueError(f"solver must be 'irc' or 'pcg', got {solver!r}")
+        if solver == "pcg" and ops.exact is None:
+            raise ValueError("solver='pcg' needs the exact data term (a motion field with "
+                             "operator='exact')")
+        if solver == "irc" and spectra.streamed and not torch.is_grad_enabled():
+            for s, x in streamed_irc_stages(self, y, (p, h, w), observed, spectra, ops,
+                                            n_stages, iterations, lam):
+                yield s, x[..., p : p + h, p : p + w].clone()  # x changes in place
+            return
         mask = torch.zeros_like(y[:1])
         mask[..., p : p + h, p : p + w] = 1.0
         if observed is not None:
-            mask = mask * observed.to(y).index_select(-2, rows).index_select(-1, cols)
-        spectra = NodeSpectra(grid, ops, self.gradient_filters)
+            mask = mask * observed
         if solver == "pcg":
-            if ops.exact is None:
-                raise ValueError("solver='pcg' needs the exact data term (a motion field with "
-                                 "operator='exact')")
             yield from self._pcg_stages(y, mask, spectra, ops, n_stages, iterations, lam, (h, w))
             return
-        if solver != "irc":
-            raise ValueError(f"solver must be 'irc' or 'pcg', got {solver!r}")
         x = y
         x_hat = spectra.of_image(x)
         if ops.exact is not None:

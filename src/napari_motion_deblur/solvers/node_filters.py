@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..physics.operators import BlendedFilters
 from ..physics.patches import PatchGrid, centred_spectrum
 from ..physics.reference import PerPixelBlur
 
@@ -23,13 +24,14 @@ class Operators:
     """The blur ``K`` and inverse filters ``D`` of one deconvolution, as node filters.
 
     ``blur`` is (nr, nc, k, k) and ``inverse`` (nr, nc, 3, s, s) (``nr = nc = 1``: the same
-    filters at every node); both act on the image extended by ``pad`` pixels per side, with
-    periodic boundaries, through ``grid``.
+    filters at every node), as tensors or blended from the bank row by row
+    (:class:`~napari_motion_deblur.physics.operators.BlendedFilters`); both act on the image
+    extended by ``pad`` pixels per side, with periodic boundaries, through ``grid``.
     """
 
     grid: PatchGrid
-    blur: torch.Tensor
-    inverse: torch.Tensor
+    blur: torch.Tensor | BlendedFilters
+    inverse: torch.Tensor | BlendedFilters
     pad: int
     #: When set, the data term's blur ``K x`` is this exact per-pixel operator (on the extended
     #: domain) instead of the node filters, which then only precondition (through ``inverse``).
@@ -39,7 +41,7 @@ class Operators:
 class NodeSpectra:
     """Filter spectra on the patch grid, computed once or per chunk of node rows.
 
-    Small grids keep every spectrum; large ones (beyond ``_KEEP_NODES`` nodes) recompute the
+    Small grids keep every spectrum; large ones (beyond ``KEEP_NODES`` nodes) recompute the
     inverse filters' spectra chunk by chunk, which bounds peak memory (2048^2 in < 2 GB).
     """
 
@@ -51,9 +53,13 @@ class NodeSpectra:
         self.g_hat = centred_spectrum(gradient_filters, self.size)
         self._blur = None  # made on first use: the exact data term never asks for it
         #: Whether every filter spectrum is kept (small grids), not recomputed per chunk.
-        self.keep = grid.nodes[0] * grid.nodes[1] <= _KEEP_NODES or ops.inverse.shape[0] == 1
+        self.keep = grid.nodes[0] * grid.nodes[1] <= KEEP_NODES or ops.inverse.shape[0] == 1
+        #: Whether IRC streams its x-update (:mod:`.irc_streamed`): a grid too large to keep
+        #: the patch spectra of whole images.
+        self.streamed = grid.nodes[0] * grid.nodes[1] > KEEP_NODES
         if self.keep:
-            self._inverse = centred_spectrum(ops.inverse, self.size)  # (nr, nc, 3, N, Nf)
+            # (nr, nc, 3, N, Nf)
+            self._inverse = centred_spectrum(_filter_rows(ops.inverse, None), self.size)
             self._coupling = self._couple(self._inverse[..., 1:, :, :])
 
     def _rows(self, t: torch.Tensor, r) -> torch.Tensor:
@@ -65,20 +71,23 @@ class NodeSpectra:
                 + gradient_inverse_hat[..., 1, :, :] * self.g_hat[1])
 
     def blur(self, r) -> torch.Tensor:
+        if not self.keep:
+            return centred_spectrum(_filter_rows(self.ops.blur, r), self.size)
         if self._blur is None:
-            self._blur = centred_spectrum(self.ops.blur, self.size)
+            self._blur = centred_spectrum(_filter_rows(self.ops.blur, None), self.size)
         return self._rows(self._blur, r)
 
     def inverse(self, r, channel: int) -> torch.Tensor:
         if self.keep:
             return self._rows(self._inverse, r)[..., channel, :, :]
-        return centred_spectrum(self.ops.inverse[r[0] : r[1], :, channel], self.size)
+        return centred_spectrum(_filter_rows(self.ops.inverse, r)[:, :, channel], self.size)
 
     def coupling(self, r) -> torch.Tensor:
         if self.keep:
             return self._rows(self._coupling, r)
         # Only the gradient channels: channel 0 is not part of the coupling.
-        return self._couple(centred_spectrum(self.ops.inverse[r[0] : r[1], :, 1:], self.size))
+        gradient_inverse = _filter_rows(self.ops.inverse, r)[:, :, 1:]
+        return self._couple(centred_spectrum(gradient_inverse, self.size))
 
     def of_image(self, image: torch.Tensor) -> torch.Tensor:
         """Patch spectra of an image (B, H, W) -> (B, nr, nc, N, Nf)."""
@@ -112,7 +121,16 @@ class NodeSpectra:
         return self.grid.crop(canvas)
 
 
+def _filter_rows(filters, r) -> torch.Tensor:
+    """Node rows ``r`` (all rows: None) of node filters; one shared filter (a PSF) serves all."""
+    if filters.shape[0] == 1 or r is None:
+        return filters.rows() if isinstance(filters, BlendedFilters) else filters
+    if isinstance(filters, BlendedFilters):
+        return filters.rows(*r)
+    return filters[r[0] : r[1]]
+
+
 #: Node rows are processed in chunks of about this many nodes (bounds transient memory).
 _CHUNK_NODES = 128
 #: Up to this many nodes every filter spectrum is kept; beyond, inverse spectra are recomputed.
-_KEEP_NODES = 400
+KEEP_NODES = 400
