@@ -171,6 +171,8 @@ class IRCNet(nn.Module):
         are updated incrementally. The step along ``p`` is the exact minimizer of the x-update's
         least-squares objective (1 for a perfect inverse): IRC alone can diverge where adjacent
         nodes blend very different kernels (object boundaries), the line search cannot.
+        On a grid of more than ``KEEP_NODES`` nodes (without autograd) the same iterations are
+        streamed (:func:`~.irc_streamed.streamed_irc_stages`): no spectra stacks are kept.
         """
         if not 1 <= n_stages <= MAX_STAGES:
             raise ValueError(f"stages must be in 1..{MAX_STAGES}, got {n_stages}")

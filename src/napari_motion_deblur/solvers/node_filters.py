@@ -42,7 +42,8 @@ class NodeSpectra:
     """Filter spectra on the patch grid, computed once or per chunk of node rows.
 
     Small grids keep every spectrum; large ones (beyond ``KEEP_NODES`` nodes) recompute the
-    inverse filters' spectra chunk by chunk, which bounds peak memory (2048^2 in < 2 GB).
+    filters' spectra chunk by chunk, and IRC streams their x-update (:mod:`.irc_streamed`),
+    which bounds peak memory (~100 bytes per pixel).
     """
 
     def __init__(self, grid: PatchGrid, ops: Operators, gradient_filters: torch.Tensor):
