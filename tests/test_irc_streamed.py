@@ -6,7 +6,7 @@ import torch
 from scipy import ndimage
 
 import napari_motion_deblur.solvers.node_filters as node_filters
-from napari_motion_deblur import blur, deconvolve, random_field
+from napari_motion_deblur import MotionField, blur, deconvolve, random_field
 from napari_motion_deblur.physics.reference import PerPixelBlur
 from napari_motion_deblur.solvers.irc import IRCNet, gradients
 from napari_motion_deblur.solvers.irc_streamed import _gradient_band, _inner, _row_bands
@@ -117,3 +117,14 @@ def test_per_pixel_blur_bands_read_every_row_a_streak_reaches(monkeypatch):
     banded = PerPixelBlur(field)
     assert banded.band == 1  # one output row per band
     torch.testing.assert_close(banded(x), whole, rtol=0, atol=2e-6)
+
+
+def test_per_pixel_blur_on_the_padded_domain_reads_the_field_without_a_copy():
+    rng = np.random.default_rng(2)
+    field = random_field((40, 33), rng, kind="mixed")
+    padded = MotionField(np.pad(field.length, 6, mode="edge"), np.pad(field.angle, 6, "edge"))
+    x = torch.from_numpy(rng.uniform(0, 1, (2, 52, 45)).astype(np.float32))
+    op = PerPixelBlur(field, pad=6)
+    assert op.shape == (52, 45) and op.length.data_ptr() == field.length.ctypes.data
+    torch.testing.assert_close(op(x), PerPixelBlur(padded)(x), rtol=0, atol=1e-6)
+    assert op.reach == PerPixelBlur(padded).reach

@@ -158,14 +158,14 @@ def test_budget_tiles_are_sized_for_what_their_size_costs_per_pixel():
     whole = 2000 * 2000 * DECONVOLUTION_WHOLE_BYTES_PER_PIXEL
     side = budget_tile(settings, (2000, 2000, 1), net, 2e8)
     outer = side + 2 * DECONVOLUTION_HALO
-    assert side < 2000 and net.streams((outer, outer))  # streamed tiles, ~100 bytes per pixel
+    assert side < 2000 and net.streams((outer, outer))  # streamed tiles, ~60 bytes per pixel
     assert outer**2 * DECONVOLUTION_BYTES_PER_PIXEL + whole <= 2e8
-    # At 1.3e8 the tile that fits at ~100 bytes per pixel is too small to stream (it would
+    # At 1e8 the tile that fits at ~60 bytes per pixel is too small to stream (it would
     # keep its spectra, ~360), and at that cost no tile of at least MIN_TILE fits.
     smallest = MIN_TILE + 2 * DECONVOLUTION_HALO
-    assert smallest**2 * DECONVOLUTION_KEPT_BYTES_PER_PIXEL + whole > 1.3e8
+    assert smallest**2 * DECONVOLUTION_KEPT_BYTES_PER_PIXEL + whole > 1e8
     with pytest.raises(ValueError, match="too small"):
-        budget_tile(settings, (2000, 2000, 1), net, 1.3e8)
+        budget_tile(settings, (2000, 2000, 1), net, 1e8)
 
 
 def test_memory_budget_tiles_automatically():

@@ -183,6 +183,9 @@ def _steps(image, motion_or_psf, config: DeconvolutionSettings, model, snapshots
             out = np.concatenate([out, source[..., 3:]], axis=-1)
         estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)
         yield DeconvolutionProgress(stage, config.stages, estimate, k, n)
+        out = None
+        if not snapshots and (stage, k) != (config.stages, n):
+            estimate = None  # deconvolve() keeps the last only: no image held meanwhile
     return estimate
 
 
@@ -227,11 +230,12 @@ def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: Deconvolution
     channels = [net.stages(torch.from_numpy(np.ascontiguousarray(planes[..., c]))[None].to(dev),
                            ops, config.stages, config.iterations, lam,
                            None if m is None else torch.from_numpy(m)[None].to(dev),
-                           config.solver)
+                           config.solver, snapshots=False)  # each estimate is copied below
                 for c, m in enumerate(masks)]
     for per_channel in zip(*channels):
         stage = per_channel[0][0] + 1
-        # IRC-Net's estimates may be its working tensors: read, never written. One copy.
+        # IRC-Net's estimates may be its working tensors (read before the next stage, never
+        # written): one copy.
         estimates = [x[0].cpu().numpy() for _, x in per_channel]
         per_channel = None  # not held while the next stage runs
         if planes is not colour:  # the luminance's restored detail, added to every channel
@@ -243,6 +247,7 @@ def _plane_stages(colour: np.ndarray, target, net: IRCNet, config: Deconvolution
             np.clip(out, 0.0, 1.0, out=out)
         del estimates
         yield stage, linear_to_srgb(out) if config.linear_light else out
+        out = None  # not held while the next stage runs
 
 
 def _whole_or_tiled_stages(colour: np.ndarray, target, net: IRCNet,
@@ -253,6 +258,7 @@ def _whole_or_tiled_stages(colour: np.ndarray, target, net: IRCNet,
     try:
         for stage, out in _plane_stages(colour, target, net, config, lam):
             yield stage, out, 1, 1
+            out = None  # not held while the next stage runs
         return
     except torch.OutOfMemoryError:
         pass

@@ -14,7 +14,7 @@ Motion-Net tile (128 px) and the cepstral check's patches with their neighbour a
 whole image.
 
 :func:`tile_boxes` makes the boxes; :func:`auto_tile` picks a tile size from a memory budget, and
-:func:`deconvolution_tile` the one a deconvolution uses (IRC-Net costs ~100 bytes per pixel on a
+:func:`deconvolution_tile` the one a deconvolution uses (IRC-Net costs ~60 bytes per pixel on a
 large image, whose x-update it streams, and ~360 on a small one).
 """
 
@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 #: Bytes IRC-Net needs per pixel and colour channel on a large image, where it streams its
 #: x-update (:mod:`~napari_motion_deblur.solvers.irc_streamed`): the growth of peak RSS from
-#: 2048^2 to 4096^2 gray is ~95 (``benchmarks/scale.py``). Images of at most 400 nodes (~1000^2
-#: px) keep their patch spectra instead: :data:`DECONVOLUTION_KEPT_BYTES_PER_PIXEL`.
-DECONVOLUTION_BYTES_PER_PIXEL = 100
+#: 2048^2 to 4096^2 uint16 gray is 60 (``benchmarks/scale.py``; the caller's image and field
+#: included). Images of at most 400 nodes (~1000^2 px) keep their patch spectra instead:
+#: :data:`DECONVOLUTION_KEPT_BYTES_PER_PIXEL`.
+DECONVOLUTION_BYTES_PER_PIXEL = 60
 #: The same for small images, whose patch spectra are kept (measured on 2048^2 gray before the
 #: streamed x-update: 353, and 1024^2 RGB: 398 with fixed costs; channels run in lockstep).
 DECONVOLUTION_KEPT_BYTES_PER_PIXEL = 360
@@ -42,7 +43,7 @@ DECONVOLUTION_WHOLE_BYTES_PER_PIXEL = 8
 ESTIMATION_WHOLE_BYTES_PER_PIXEL = 16
 #: Default memory budget of one call (bytes): larger images are tiled. Tiles cost time (their
 #: halos are computed twice) and are not exact, so the default leaves images that a 16-GB
-#: machine can hold whole alone (gray up to ~6000^2; RGB up to ~3600^2 in lockstep, ~6000^2
+#: machine can hold whole alone (gray up to ~8000^2; RGB up to ~4700^2 in lockstep, ~8000^2
 #: channel by channel).
 DEFAULT_MEMORY_BUDGET = 4e9
 #: Halo (px) around each tile: see the module docstring.

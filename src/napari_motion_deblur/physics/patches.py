@@ -128,10 +128,16 @@ class PatchGrid:
 
         A strided view of the extended image (FFTs copy it once, as they must).
         """
+        return self.band_patches(
+            lambda rows, cols: x.index_select(-2, rows).index_select(-1, cols), rows)
+
+    def band_patches(self, band_of, rows: tuple[int, int] | None = None) -> torch.Tensor:
+        """:meth:`patches` of an image made only where they read it: ``band_of(rows, cols)``
+        gives its values at those (extended) row and column indices, (..., len(rows),
+        len(cols))."""
         first, last = rows or (0, self.nodes[0])
         s, n = self.stride, self.patch_size
-        row_index = self._extension[0][first * s : (last - 1) * s + n]
-        band = x.index_select(-2, row_index).index_select(-1, self._extension[1])
+        band = band_of(self._extension[0][first * s : (last - 1) * s + n], self._extension[1])
         return band.unfold(-2, n, s).unfold(-2, n, s)
 
     def patches_adjoint(self, patches: torch.Tensor) -> torch.Tensor:

@@ -36,11 +36,16 @@ from ..motion import MotionField
 SAMPLES_PER_PIXEL = 4
 #: Matrix entries built at once (before duplicates are summed) while assembling rows.
 _CHUNK_ENTRIES = 8_000_000
-#: Values :class:`PerPixelBlur` gathers at once (samples x pixels): ~32 MB of float32.
-_CHUNK_VALUES = 8_000_000
+#: Values :class:`PerPixelBlur` gathers at once (samples x pixels): ~8 MB of float32 (bands this
+#: small were also faster than 4x larger ones on the CPU, which caches them).
+_CHUNK_VALUES = 2_000_000
 #: :class:`PerPixelBlur` keeps its sample grids when they take at most this many bytes
 #: (a 512^2 image with 35-px streaks: ~75 MB).
 _GRID_CACHE_BYTES = 128 * 2**20
+
+
+def _row_ranges(height: int, step: int):
+    return [(a, min(a + step, height)) for a in range(0, height, step)]
 
 
 def linear_path(field: MotionField) -> np.ndarray:
@@ -222,25 +227,32 @@ class PerPixelBlur(torch.nn.Module):
     samples_per_pixel : float
         Trapezoid samples per pixel of streak (1 is within ~1e-3 of the reference on photos).
     device : torch device
+    pad : int
+        The operator acts on the image extended by ``pad`` px per side, where the motion is
+        that of the nearest edge pixel (IRC-Net's working domain). The streaks are made band
+        by band from ``field`` itself, which the operator reads without a copy on the CPU.
     """
 
-    def __init__(self, field: MotionField, samples_per_pixel: float = 1.0, device="cpu"):
+    def __init__(self, field: MotionField, samples_per_pixel: float = 1.0, device="cpu",
+                 pad: int = 0):
         super().__init__()
-        # +D/2 (row, col) of linear_path, in float32: the float64 path of a large image is big
-        travel = torch.tensor(field.length, dtype=torch.float32).sub_(1.0).clamp_(min=0.0)
-        travel *= 0.5
-        theta = torch.deg2rad(torch.tensor(field.angle, dtype=torch.float32))
-        half = torch.stack([-torch.sin(theta) * travel, torch.cos(theta) * travel])
-        h, w = field.shape
-        longest = 2.0 * float(torch.hypot(half[0], half[1]).max())
+        with warnings.catch_warnings():  # the field's arrays are read-only: only read here
+            warnings.simplefilter("ignore", UserWarning)
+            self.register_buffer("length", torch.from_numpy(field.length).to(device))
+            self.register_buffer("angle", torch.from_numpy(field.angle).to(device))
+        self.pad = int(pad)
+        h, w = field.shape[0] + 2 * self.pad, field.shape[1] + 2 * self.pad
+        self.shape = (h, w)
+        longest, rows = 0.0, 0.0  # the longest streak and its largest extent along the rows
+        for a, b in _row_ranges(field.shape[0], max(1, _CHUNK_VALUES // field.shape[1])):
+            half = self._half(self.length[a:b], self.angle[a:b])
+            longest = max(longest, 2.0 * float(torch.hypot(half[..., 0], half[..., 1]).max()))
+            rows = max(rows, float(half[..., 1].abs().max()))
         n = max(2, int(np.ceil(longest * samples_per_pixel)) + 1)
         weights = torch.full((n,), 1.0 / (n - 1))
         weights[[0, -1]] *= 0.5
-        self.shape = (h, w)
         #: Rows a streak reaches beyond its own (a band reads this many more on each side).
-        self.reach = int(np.ceil(float(half[0].abs().max()))) + 1
-        # (H, W, 2) in grid_sample's order: (column, row)
-        self.register_buffer("streak", half.flip(0).permute(1, 2, 0).contiguous().to(device))
+        self.reach = int(np.ceil(rows)) + 1
         self.register_buffer("times", torch.linspace(-1.0, 1.0, n).to(device))
         self.register_buffer("weights", weights.to(device))
         #: Output rows per band: all samples of a band hold ~_CHUNK_VALUES floats.
@@ -250,6 +262,24 @@ class PerPixelBlur(torch.nn.Module):
         #: about as costly as sampling them), keyed by dtype and device.
         self._grids: dict = {}
         self._grid_values = n * h * w * 2
+
+    @staticmethod
+    def _half(length: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+        """Half streaks (..., 2) in grid_sample's order (column, row): ``+D/2`` of
+        :func:`linear_path`, in float32."""
+        travel = (length.float() - 1.0).clamp_(min=0.0).mul_(0.5)
+        theta = torch.deg2rad(angle.float())
+        return torch.stack([torch.cos(theta) * travel, -torch.sin(theta) * travel], dim=-1)
+
+    def _streak(self, first: int, last: int) -> torch.Tensor:
+        """Half streaks (rows, W, 2) of rows ``first:last`` of the extended image."""
+        h, w = self.length.shape
+        device = self.length.device
+        rows = (torch.arange(first, last, device=device) - self.pad).clamp_(0, h - 1)
+        cols = (torch.arange(self.shape[1], device=device) - self.pad).clamp_(0, w - 1)
+        length, angle = (values.index_select(0, rows).index_select(1, cols)
+                         for values in (self.length, self.angle))
+        return self._half(length, angle)
 
     def _bands(self):
         """``(first, last, read_first, read_last)``: output rows and the input rows they read."""
@@ -263,7 +293,7 @@ class PerPixelBlur(torch.nn.Module):
         relative to the input rows it reads."""
         a, b, ra, rb = band
         w = self.shape[1]
-        device = self.streak.device
+        device = self.length.device
         scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(rb - ra - 1, 1)], device=device,
                              dtype=dtype)
         rows = torch.arange(a - ra, b - ra, device=device, dtype=dtype)
@@ -272,10 +302,10 @@ class PerPixelBlur(torch.nn.Module):
         # Clamping to the band is clamping to the image: a band reads every row its streaks
         # reach, except beyond the image's first and last rows (the reference's edge rule).
         return torch.addcmul(centre, self.times.to(dtype)[:, None, None, None],
-                             self.streak[a:b].to(dtype) * scale).clamp_(-1.0, 1.0)
+                             self._streak(a, b).to(dtype) * scale).clamp_(-1.0, 1.0)
 
     def _band_grids(self, dtype: torch.dtype):
-        key = (dtype, self.streak.device)
+        key = (dtype, self.length.device)
         if key in self._grids:
             return self._grids[key]
         grids = (self._grid(band, dtype) for band in self._bands())

@@ -106,7 +106,7 @@ class IRCNet(nn.Module):
         grid = self._grid(extended.shape, BANK_RADIUS, self.support)
         blur, inverse = node_filters(extended, grid, (self.kernel_bank, self.inverse_bank),
                                      device)
-        per_pixel = PerPixelBlur(extended, samples_per_pixel, device) if exact else None
+        per_pixel = PerPixelBlur(field, samples_per_pixel, device, pad) if exact else None
         return Operators(grid, blur, inverse, pad, per_pixel)
 
     def psf_operators(self, psf: torch.Tensor, shape: tuple[int, int]) -> Operators:
@@ -122,7 +122,7 @@ class IRCNet(nn.Module):
 
     def streams(self, shape: tuple[int, int]) -> bool:
         """Whether an (H, W) image is large enough for the streamed x-update
-        (:mod:`.irc_streamed`), which holds ~100 bytes per pixel instead of ~360."""
+        (:mod:`.irc_streamed`), which holds ~60 bytes per pixel instead of ~360."""
         spacing, pad = self.node_spacing(), _working_pad(BANK_RADIUS)
         nodes = [math.ceil((size + 2 * pad - 1) / spacing) + 1 for size in shape[:2]]
         return nodes[0] * nodes[1] > KEEP_NODES
@@ -140,7 +140,7 @@ class IRCNet(nn.Module):
     # ------------------------------------------------------------------- stages
     def stages(self, y: torch.Tensor, ops: Operators, n_stages: int = 5, iterations: int = 2,
                lam: float = DEFAULT_LAMBDA, observed: torch.Tensor | None = None,
-               solver: str = "irc"):
+               solver: str = "irc", snapshots: bool = True):
         """Run ADMM, yielding ``(stage_index, estimate)`` after each of ``n_stages`` stages.
 
         Parameters
@@ -161,6 +161,10 @@ class IRCNet(nn.Module):
             The x-update: residual compensation along the node inverse filters (the paper's), or
             preconditioned conjugate gradients on the exact data term (``ops.exact`` needed; see
             :meth:`_pcg_stages`).
+        snapshots : bool
+            Whether each estimate yielded is a tensor of its own. Without, the streamed x-update
+            (below) yields its working estimate, valid until the generator resumes (a copy
+            less of the image per stage, for a caller that reads it at once).
 
         Notes
         -----
@@ -193,7 +197,8 @@ class IRCNet(nn.Module):
         if solver == "irc" and spectra.streamed and not torch.is_grad_enabled():
             for s, x in streamed_irc_stages(self, y, (p, h, w), observed, spectra, ops,
                                             n_stages, iterations, lam):
-                yield s, x[..., p : p + h, p : p + w].clone()  # x changes in place
+                estimate = x[..., p : p + h, p : p + w]  # x changes in place
+                yield s, estimate.clone() if snapshots else estimate
             return
         mask = torch.zeros_like(y[:1])
         mask[..., p : p + h, p : p + w] = 1.0
@@ -322,7 +327,8 @@ class IRCNet(nn.Module):
                 solver: str = "irc") -> torch.Tensor:
         """Return the estimate after ``n_stages`` stages (differentiable with ``solver="irc"``;
         the conjugate-gradient solver's adjoint is itself a gradient, not differentiated)."""
-        *_, (_, estimate) = self.stages(y, ops, n_stages, iterations, lam, observed, solver)
+        *_, (_, estimate) = self.stages(y, ops, n_stages, iterations, lam, observed, solver,
+                                        snapshots=False)  # the last: not changed any more
         return estimate
 
 

@@ -4,13 +4,13 @@
 and of each step (two stacks as large as ~8 images) and every intermediate image. On a large
 grid the x-update is run here instead, on the same node chunks, holding no spectra stack: a
 chunk's patch spectra of the estimate are taken again where they are needed (one more FFT per
-iteration), the gradient terms are formed band by band of rows, the data term's mask is the
-observed box (plus the observed-pixel mask, when highlights are left out), and the estimate, its
-blur and the dual variables are updated in place. What stays is 11 images: the observation, the
-estimate, its blur, the dual variables and the x-update's target (2 each), the prior term, and
-the iteration's residual, step and blurred step. The result is the same up to float rounding
-(the step sizes are the same sums, taken in another order). This is what makes the whole image,
-not independent tiles, affordable, so that a large image is deblurred exactly.
+iteration), the data term's residual only band by band where the patches read it, the gradient
+terms band by band of rows, and the estimate, its blur and the dual variables are updated in
+place. What stays is 10 images: the observation, the estimate, its blur, the dual variables and
+the x-update's target (2 each), the prior term, and the iteration's step and blurred step. The
+result is the same up to float rounding (the step sizes are the same sums, taken in another
+order). This is what makes the whole image, not independent tiles, affordable, so that a large
+image is deblurred exactly.
 """
 
 from __future__ import annotations
@@ -51,6 +51,19 @@ def _inner(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None)
     return total
 
 
+def _residual_inner(a: torch.Tensor, y: torch.Tensor, blurred: torch.Tensor,
+                    weight: torch.Tensor | None) -> torch.Tensor:
+    """Per-batch sum of ``a * (y - blurred) (* weight)``, band by band of rows."""
+    total = a.new_zeros(a.shape[0])
+    for first, last in _row_bands(*a.shape[-2:]):
+        rows = slice(first, last)
+        product = (y[..., rows, :] - blurred[..., rows, :]).mul_(a[..., rows, :])
+        if weight is not None:
+            product *= weight[..., rows, :]
+        total += product.sum((-2, -1))
+    return total
+
+
 def streamed_irc_stages(net, y: torch.Tensor, box: tuple[int, int, int],
                         observed: torch.Tensor | None, spectra: NodeSpectra, ops: Operators,
                         n_stages: int, iterations: int, lam: float):
@@ -73,12 +86,17 @@ def streamed_irc_stages(net, y: torch.Tensor, box: tuple[int, int, int],
     pad, height, width = box
     inside = (..., slice(pad, pad + height), slice(pad, pad + width))
 
-    def residual_of(blurred):  # M (y - K x): zero outside the observed box and pixels
-        data = torch.zeros_like(y)
-        data[inside] = y[inside] - blurred[inside]
-        if observed is not None:
-            data *= observed
-        return data
+    def residual_band(rows, cols):  # M (y - K x) there: zero outside the observed pixels
+        def pick(image):
+            return image.index_select(-2, rows).index_select(-1, cols)
+
+        seen = (((rows >= pad) & (rows < pad + height)).to(y.dtype)[:, None]
+                * ((cols >= pad) & (cols < pad + width)).to(y.dtype)[None, :])
+        band = (pick(y) - pick(blurred)).mul_(seen)
+        return band if observed is None else band.mul_(pick(observed))
+
+    def residual_spectra(r):
+        return torch.fft.rfft2(grid.band_patches(residual_band, r))
 
     x = y.clone()
     blurred = blur(x)
@@ -95,21 +113,20 @@ def streamed_irc_stages(net, y: torch.Tensor, box: tuple[int, int, int],
             spectra.inverse(r, 1) * grid.spectra(target[:, 0], r)
             + spectra.inverse(r, 2) * grid.spectra(target[:, 1], r)))
         for _ in range(iterations):
-            data = residual_of(blurred)
-            step = spectra.apply(lambda r, d=data: (
-                spectra.inverse(r, 0) * grid.spectra(d, r)
+            step = spectra.apply(lambda r: (
+                spectra.inverse(r, 0) * residual_spectra(r)
                 - spectra.coupling(r) * grid.spectra(x, r)))
             step = step.add_(prior)
             blurred_step = blur(step)
-            gain = _inner(blurred_step, data)
             seen = blurred_step[inside]
-            cost = _inner(seen, seen, None if observed is None else observed[inside])
+            weight = None if observed is None else observed[inside]
+            gain = _residual_inner(seen, y[inside], blurred[inside], weight)
+            cost = _inner(seen, seen, weight)
             for a, b in bands:
                 grad_step = _gradient_band(step, a, b)
                 residual = target[..., a:b, :] - _gradient_band(x, a, b)
                 gain += rho * (grad_step * residual).sum((1, -2, -1))
                 cost += rho * (grad_step * grad_step).sum((1, -2, -1))
-            del data
             alpha = (gain / cost.clamp_min(1e-20))[:, None, None]
             x.addcmul_(alpha, step)
             blurred.addcmul_(alpha, blurred_step)

@@ -43,7 +43,7 @@ class NodeSpectra:
 
     Small grids keep every spectrum; large ones (beyond ``KEEP_NODES`` nodes) recompute the
     filters' spectra chunk by chunk, and IRC streams their x-update (:mod:`.irc_streamed`),
-    which bounds peak memory (~100 bytes per pixel).
+    which bounds peak memory (~60 bytes per pixel).
     """
 
     def __init__(self, grid: PatchGrid, ops: Operators, gradient_filters: torch.Tensor):
