@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -131,3 +132,17 @@ def observe(sharp: np.ndarray, motion_or_psf, sigma: float, seed: int, crop: int
     if isinstance(motion_or_psf, MotionField):
         motion_or_psf = MotionField(motion_or_psf.length[inner], motion_or_psf.angle[inner])
     return blurred[inner], np.ascontiguousarray(sharp[inner]), motion_or_psf
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MiB). On Linux the high-water mark of its own
+    memory map (``VmHWM``): ``ru_maxrss`` is kept across ``execve``, so a child would report
+    the parent's resident memory at the fork whenever that was larger than its own peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

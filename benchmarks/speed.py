@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine, save
+from _common import machine, peak_rss_mb, save
 from skimage import data, transform
 
 from napari_motion_deblur import MotionField, blur, deconvolve
@@ -62,7 +61,7 @@ def child(size: int, device: str, threads: int, inputs: str) -> None:
     get_model(device)
     seconds = median_time(lambda: deconvolve(y, field, device=device, operator="nodes"),
                           3 if size < 2048 else 1)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"size": size, "seconds": seconds, "peak_rss_mb": peak_mb}))
 
 

@@ -109,6 +109,17 @@ def test_caller_arrays_are_never_modified(image):
     assert field.angle.max() < 180
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_motion_field_wraps_angles_in_its_own_copy(dtype):
+    angle = np.array([[-30.0, 190.0], [180.0, -1e-9]], dtype=dtype)
+    kept = angle.copy()
+    field = MotionField(np.full((2, 2), 5.0, dtype), angle)
+    np.testing.assert_array_equal(angle, kept)  # wrapped in place, but in the field's copy
+    np.testing.assert_allclose(field.angle, [[150.0, 10.0], [0.0, 0.0]], atol=1e-4)
+    assert field.angle.dtype == np.float32 and (field.angle < 180.0).all()
+    assert not field.angle.flags.writeable
+
+
 def test_motion_field_roundtrips(tmp_path):
     rng = np.random.default_rng(0)
     field = MotionField(rng.uniform(0, 35, (12, 9)), rng.uniform(0, 180, (12, 9)))

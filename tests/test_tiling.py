@@ -61,6 +61,11 @@ def test_auto_tile_pays_for_the_whole_image_first():
     assert (side + 2 * 204) ** 2 * 300 + 4096**2 * 16 <= 1.2e9
     with pytest.raises(ValueError, match="memory_budget"):  # the whole arrays alone exceed it
         auto_tile((4096, 4096), 1, 300, 204, budget=2.6e8, whole_bytes_per_pixel=16)
+    # The whole image's work fits, but not with what the call holds besides: tiles.
+    pixels = 4096**2
+    assert auto_tile((4096, 4096), 1, 60, 204, budget=pixels * 70) is None
+    assert auto_tile((4096, 4096), 1, 60, 204, budget=pixels * 70,
+                     whole_bytes_per_pixel=24) < 4096
 
 
 @pytest.mark.parametrize("bad", [0, 64, 127, 200.5, "big", True])

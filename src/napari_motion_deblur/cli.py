@@ -270,7 +270,7 @@ def _parser() -> argparse.ArgumentParser:
                              "memory; 'auto' (default): only images above --memory-budget; "
                              "'none': never")
     tiling.add_argument("--memory-budget", type=float, default=None, metavar="BYTES",
-                        help="bytes one image may use before it is tiled (default 4e9)")
+                        help="bytes one image may use before it is tiled (default 1.5e9)")
     motion = _Parser(add_help=False)
     motion.add_argument("--motion", type=Path, metavar="FIELD.npz",
                         help="a motion field .npz (length, angle): (H, W) or one per plane")

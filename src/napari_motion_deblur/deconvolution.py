@@ -362,7 +362,7 @@ def deconvolve(
         Deblur in overlapping tiles of this side (px, >= 128), each with a 204-px halo, so
         memory stays bounded (close to the whole-image result, not equal:
         :mod:`~napari_motion_deblur.tiling`); ``"auto"`` (default) tiles only images that would need
-        more than 4 GB (``DeconvolutionSettings.memory_budget``); None never tiles.
+        more than 1.5 GB (``DeconvolutionSettings.memory_budget``); None never tiles.
     settings : DeconvolutionSettings, optional
         All of the above in one validated object (plus ``colour``, ``memory_budget``,
         ``refine``: the learned refiner of blind deblurring, and ``linear_light``: for

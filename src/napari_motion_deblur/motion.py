@@ -100,7 +100,9 @@ class MotionField:
                 f"{float(length.min()):.3g}); a streak's extent cannot be negative."
             )
         self._length = length
-        self._angle = np.mod(angle, 180.0).astype(np.float32)
+        # In place: ``angle`` is already this field's own float32 copy (a large field would
+        # otherwise pass through two more temporary copies).
+        self._angle = np.mod(angle, np.float32(180.0), out=angle)
         # np.mod can return exactly 180.0 for tiny negative inputs in float32.
         self._angle[self._angle >= 180.0] = 0.0
         self._length.setflags(write=False)

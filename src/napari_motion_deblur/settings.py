@@ -112,11 +112,11 @@ class DeconvolutionSettings:
         the memory bounded (:mod:`~napari_motion_deblur.tiling`); ``"auto"`` tiles only images
         that would need more than ``memory_budget``; None never tiles.
     memory_budget : float
-        Bytes one call may use, for ``tile="auto"`` (default 4e9: tiles cost time): the
-        whole image's result plus IRC-Net's working memory for one tile (a tiled call reads
-        its input tile by tile, with no float copy of the whole image). The process adds
-        torch, the model and the caller's own arrays: a 4096^2 uint16 image with its field
-        peaked at 1.48 GB with ``memory_budget=9e8`` (``benchmarks/results/scale_big.md``).
+        Bytes one call may use, for ``tile="auto"`` (default 1.5e9): the whole image's
+        result plus IRC-Net's working memory for one tile (a tiled call reads its input tile
+        by tile, with no float copy of the whole image), or for the whole image (~60 bytes per
+        pixel and channel on a large one). The process adds torch, the model and the caller's
+        own arrays (``benchmarks/results/scale_big.md``).
     refine : bool
         Motion fields only: pass the result through the learned refiner
         (:mod:`~napari_motion_deblur.solvers.refiner`), trained to remove what a blind

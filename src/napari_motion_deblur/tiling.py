@@ -42,10 +42,11 @@ ESTIMATION_BYTES_PER_PIXEL = 160
 DECONVOLUTION_WHOLE_BYTES_PER_PIXEL = 8
 ESTIMATION_WHOLE_BYTES_PER_PIXEL = 16
 #: Default memory budget of one call (bytes): larger images are tiled. Tiles cost time (their
-#: halos are computed twice) and are not exact, so the default leaves images that a 16-GB
-#: machine can hold whole alone (gray up to ~8000^2; RGB up to ~4700^2 in lockstep, ~8000^2
-#: channel by channel).
-DEFAULT_MEMORY_BUDGET = 4e9
+#: halos are computed twice) and a tiled deconvolution is not exact; at 1.5 GB IRC-Net still
+#: deblurs gray images up to ~5000^2 whole (and RGB 4096^2 whole, channel by channel), and
+#: Motion-Net estimates up to ~3000^2 whole (larger ones in tiles equal to the whole, but for
+#: the camera model, fitted per tile). Raise it on a large machine.
+DEFAULT_MEMORY_BUDGET = 1.5e9
 #: Halo (px) around each tile: see the module docstring.
 DECONVOLUTION_HALO = 204
 ESTIMATION_HALO = 192
@@ -100,10 +101,10 @@ def auto_tile(shape, channels: int, bytes_per_pixel: float, halo: int,
               budget: float = DEFAULT_MEMORY_BUDGET, align: int = 1,
               whole_bytes_per_pixel: float = 0.0) -> int | None:
     """The tile side that keeps one call under ``budget`` bytes, or None when no tiling is
-    needed (the whole image fits).
+    needed (the whole image fits, with what it holds besides).
 
-    A tiled call still holds ``whole_bytes_per_pixel`` (per channel) for the whole image; the
-    tile gets what the budget leaves after that.
+    A call holds ``whole_bytes_per_pixel`` (per channel) for the whole image besides the work
+    of the image or of one tile; a tile gets what the budget leaves after that.
 
     Raises
     ------
@@ -111,9 +112,9 @@ def auto_tile(shape, channels: int, bytes_per_pixel: float, halo: int,
         When even the smallest tile (:data:`MIN_TILE`) would exceed the budget.
     """
     per_pixel = bytes_per_pixel * max(int(channels), 1)
-    if shape[0] * shape[1] * per_pixel <= budget:
-        return None
     whole = shape[0] * shape[1] * whole_bytes_per_pixel * max(int(channels), 1)
+    if shape[0] * shape[1] * per_pixel + whole <= budget:
+        return None
     largest = int(math.sqrt(max(budget - whole, 0.0) / per_pixel)) - 2 * halo
     largest = (largest // align) * align
     if largest < MIN_TILE:
