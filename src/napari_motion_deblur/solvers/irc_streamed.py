@@ -3,14 +3,15 @@
 :meth:`~napari_motion_deblur.solvers.irc.IRCNet.stages` keeps the patch spectra of the estimate
 and of each step (two stacks as large as ~8 images) and every intermediate image. On a large
 grid the x-update is run here instead, on the same node chunks, holding no spectra stack: a
-chunk's patch spectra of the estimate are taken again where they are needed (one more FFT per
-iteration), the data term's residual only band by band where the patches read it, the gradient
-terms band by band of rows, and the estimate, its blur and the dual variables are updated in
-place. What stays is 10 images: the observation, the estimate, its blur, the dual variables and
-the x-update's target (2 each), the prior term, and the iteration's step and blurred step. The
-result is the same up to float rounding (the step sizes are the same sums, taken in another
-order). This is what makes the whole image, not independent tiles, affordable, so that a large
-image is deblurred exactly.
+chunk's patch spectra of the estimate are taken again where they are needed (the FFT that the
+stored loop spends on the step's spectra, to update the estimate's), the data term's residual
+is formed only band by band where the patches read it, the gradient terms band by band of
+rows, and the estimate, its blur and the dual variables are updated in place. What stays is 10
+images: the observation, the estimate, its blur, the dual variables and the x-update's target
+(2 each), the prior term, and the iteration's step and blurred step. The result is the same up
+to float rounding (the step sizes are the same sums, taken in another order). This is what
+makes the whole image, not independent tiles, affordable, so that a large image is deblurred
+exactly.
 """
 
 from __future__ import annotations
@@ -118,10 +119,10 @@ def streamed_irc_stages(net, y: torch.Tensor, box: tuple[int, int, int],
                 - spectra.coupling(r) * grid.spectra(x, r)))
             step = step.add_(prior)
             blurred_step = blur(step)
-            seen = blurred_step[inside]
+            seen_step = blurred_step[inside]
             weight = None if observed is None else observed[inside]
-            gain = _residual_inner(seen, y[inside], blurred[inside], weight)
-            cost = _inner(seen, seen, weight)
+            gain = _residual_inner(seen_step, y[inside], blurred[inside], weight)
+            cost = _inner(seen_step, seen_step, weight)
             for a, b in bands:
                 grad_step = _gradient_band(step, a, b)
                 residual = target[..., a:b, :] - _gradient_band(x, a, b)
