@@ -18,8 +18,8 @@ to 35 px. The image content does not change the cost, so the inputs are a smooth
     python benchmarks/scale.py [--threads 2] [--frames 100] [--sizes 1024,2048,4096,8192]
         [--big 4096 --tiled-budget 1.5e9 --rgb-budget 2e9]
 
-The issue's full run (4096^2, 8192^2, 100 frames) takes about half an hour on a 2-core CPU (the
-100 frames take most of it); a smaller run keeps the comparisons, at smaller sizes.
+The issue's full run (4096^2, 8192^2, 100 frames) takes about ten minutes on a 2-core CPU; a
+smaller run keeps the comparisons, at smaller sizes.
 """
 
 from __future__ import annotations
