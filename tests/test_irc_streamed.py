@@ -106,6 +106,7 @@ def test_gradient_bands_and_inner_products_match_whole_image_ones(monkeypatch):
     banded = torch.cat([_gradient_band(x, a, b) for a, b in bands], dim=-2)
     torch.testing.assert_close(banded, whole)  # the last band wraps to row 0
     torch.testing.assert_close(_inner(x, w, w), (x * w * w).sum((-2, -1)))
+    torch.testing.assert_close(_inner(x, w, minus=x), (x * (w - x)).sum((-2, -1)))
 
 
 def test_per_pixel_blur_bands_read_every_row_a_streak_reaches(monkeypatch):

@@ -206,12 +206,14 @@ class BlendedFilters:
         self.indices, self.weights, self.bank = indices, weights, bank
         self.shape = (*indices.shape[:2], *bank.shape[1:])
 
-    def rows(self, first: int = 0, last: int | None = None) -> torch.Tensor:
-        """The filters of node rows ``first:last``: (rows, nc, ...)."""
+    def rows(self, first: int = 0, last: int | None = None, channels=None) -> torch.Tensor:
+        """The filters of node rows ``first:last``: (rows, nc, ...); ``channels`` (an index or
+        slice of the bank's second axis) blends only those."""
+        bank = self.bank if channels is None else self.bank[:, channels]
         indices, weights = self.indices[first:last], self.weights[first:last]
-        picked = self.bank[indices].flatten(3)  # (rows, nc, 4, filter values)
+        picked = bank[indices].flatten(3)  # (rows, nc, 4, filter values)
         blended = (picked * weights[..., None]).sum(2)
-        return blended.reshape(*indices.shape[:2], *self.bank.shape[1:])
+        return blended.reshape(*indices.shape[:2], *bank.shape[1:])
 
 
 def node_filters(field: MotionField, grid: PatchGrid, banks, device=None):

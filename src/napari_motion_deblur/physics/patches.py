@@ -17,6 +17,12 @@ import torch
 import torch.nn.functional as F
 
 
+def row_bands(count: int, step: int) -> list[tuple[int, int]]:
+    """``(first, last)`` ranges of ``step`` rows (the last one shorter) covering ``count``."""
+    step = max(1, int(step))
+    return [(a, min(a + step, count)) for a in range(0, count, step)]
+
+
 def symmetric_indices(n: int, before: int, after: int, device=None) -> torch.Tensor:
     """Indices into ``range(n)`` that extend it symmetrically (edge sample repeated).
 
@@ -120,8 +126,7 @@ class PatchGrid:
 
     def chunks(self, max_nodes: int = 256):
         """Ranges of node rows with at most ``max_nodes`` nodes (at least one row) each."""
-        step = max(1, max_nodes // self.nodes[1])
-        return [(a, min(a + step, self.nodes[0])) for a in range(0, self.nodes[0], step)]
+        return row_bands(self.nodes[0], max_nodes // self.nodes[1])
 
     def patches(self, x: torch.Tensor, rows: tuple[int, int] | None = None) -> torch.Tensor:
         """Input patches (..., r, nc, N, N) of images (..., H, W), for node rows ``rows``.

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from scipy import sparse
 
 from ..motion import MotionField
+from .patches import row_bands
 
 #: Trapezoid samples per pixel of path length (bilinear reads: 4 are within ~1e-3 of the limit).
 SAMPLES_PER_PIXEL = 4
@@ -42,10 +43,6 @@ _CHUNK_VALUES = 2_000_000
 #: :class:`PerPixelBlur` keeps its sample grids when they take at most this many bytes
 #: (a 512^2 image with 35-px streaks: ~75 MB).
 _GRID_CACHE_BYTES = 128 * 2**20
-
-
-def _row_ranges(height: int, step: int):
-    return [(a, min(a + step, height)) for a in range(0, height, step)]
 
 
 def linear_path(field: MotionField) -> np.ndarray:
@@ -244,7 +241,7 @@ class PerPixelBlur(torch.nn.Module):
         h, w = field.shape[0] + 2 * self.pad, field.shape[1] + 2 * self.pad
         self.shape = (h, w)
         longest, rows = 0.0, 0.0  # the longest streak and its largest extent along the rows
-        for a, b in _row_ranges(field.shape[0], max(1, _CHUNK_VALUES // field.shape[1])):
+        for a, b in row_bands(field.shape[0], _CHUNK_VALUES // field.shape[1]):
             half = self._half(self.length[a:b], self.angle[a:b])
             longest = max(longest, 2.0 * float(torch.hypot(half[..., 0], half[..., 1]).max()))
             rows = max(rows, float(half[..., 1].abs().max()))
@@ -284,8 +281,7 @@ class PerPixelBlur(torch.nn.Module):
     def _bands(self):
         """``(first, last, read_first, read_last)``: output rows and the input rows they read."""
         h = self.shape[0]
-        for a in range(0, h, self.band):
-            b = min(a + self.band, h)
+        for a, b in row_bands(h, self.band):
             yield a, b, max(a - self.reach, 0), min(b + self.reach, h)
 
     def _grid(self, band, dtype: torch.dtype) -> torch.Tensor:

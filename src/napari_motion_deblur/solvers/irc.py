@@ -20,8 +20,6 @@ the regularizer fills the margin. The estimate is cropped back to the image.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -40,7 +38,7 @@ from ..physics.patches import PatchGrid, symmetric_indices
 from ..physics.reference import PerPixelBlur
 from ..settings import DEFAULT_LAMBDA, MAX_STAGES
 from .irc_streamed import streamed_irc_stages
-from .node_filters import KEEP_NODES, NodeSpectra, Operators
+from .node_filters import NodeSpectra, Operators, streams
 
 #: Streak samples per pixel of the exact data term (see :class:`PerPixelBlur`).
 EXACT_SAMPLES_PER_PIXEL = 1.0
@@ -123,9 +121,9 @@ class IRCNet(nn.Module):
     def streams(self, shape: tuple[int, int]) -> bool:
         """Whether an (H, W) image is large enough for the streamed x-update
         (:mod:`.irc_streamed`), which holds ~60 bytes per pixel instead of ~360."""
-        spacing, pad = self.node_spacing(), _working_pad(BANK_RADIUS)
-        nodes = [math.ceil((size + 2 * pad - 1) / spacing) + 1 for size in shape[:2]]
-        return nodes[0] * nodes[1] > KEEP_NODES
+        pad = _working_pad(BANK_RADIUS)  # as motion_operators
+        extended = (shape[0] + 2 * pad, shape[1] + 2 * pad)
+        return streams(self._grid(extended, BANK_RADIUS, self.support).nodes)
 
     def node_spacing(self) -> int:
         """Pixels between the nodes of :meth:`motion_operators` (the grid's actual stride)."""
@@ -175,7 +173,7 @@ class IRCNet(nn.Module):
         are updated incrementally. The step along ``p`` is the exact minimizer of the x-update's
         least-squares objective (1 for a perfect inverse): IRC alone can diverge where adjacent
         nodes blend very different kernels (object boundaries), the line search cannot.
-        On a grid of more than ``KEEP_NODES`` nodes (without autograd) the same iterations are
+        On a grid too large to keep its spectra (without autograd) the same iterations are
         streamed (:func:`~.irc_streamed.streamed_irc_stages`): no spectra stacks are kept.
         """
         if not 1 <= n_stages <= MAX_STAGES:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from ..physics.patches import row_bands
 from .node_filters import NodeSpectra, Operators
 
 __all__ = ["streamed_irc_stages"]
@@ -26,9 +27,8 @@ __all__ = ["streamed_irc_stages"]
 _BAND_PIXELS = 1 << 20
 
 
-def _row_bands(height: int, width: int):
-    step = max(1, _BAND_PIXELS // max(width, 1))
-    return [(a, min(a + step, height)) for a in range(0, height, step)]
+def _row_bands(height: int, width: int) -> list[tuple[int, int]]:
+    return row_bands(height, _BAND_PIXELS // max(width, 1))
 
 
 def _gradient_band(x: torch.Tensor, first: int, last: int) -> torch.Tensor:
@@ -41,24 +41,15 @@ def _gradient_band(x: torch.Tensor, first: int, last: int) -> torch.Tensor:
     return torch.stack([torch.roll(here, -1, -1) - here, band[..., 1:, :] - here], dim=1)
 
 
-def _inner(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-batch sum of ``a * b (* weight)`` over (H, W), band by band of rows."""
-    total = a.new_zeros(a.shape[0])
-    for first, last in _row_bands(*a.shape[-2:]):
-        product = a[..., first:last, :] * b[..., first:last, :]
-        if weight is not None:
-            product *= weight[..., first:last, :]
-        total += product.sum((-2, -1))
-    return total
-
-
-def _residual_inner(a: torch.Tensor, y: torch.Tensor, blurred: torch.Tensor,
-                    weight: torch.Tensor | None) -> torch.Tensor:
-    """Per-batch sum of ``a * (y - blurred) (* weight)``, band by band of rows."""
+def _inner(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None,
+           minus: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-batch sum of ``a * (b - minus) (* weight)`` over (H, W), band by band of rows (no
+    whole-image temporary)."""
     total = a.new_zeros(a.shape[0])
     for first, last in _row_bands(*a.shape[-2:]):
         rows = slice(first, last)
-        product = (y[..., rows, :] - blurred[..., rows, :]).mul_(a[..., rows, :])
+        product = b[..., rows, :] if minus is None else b[..., rows, :] - minus[..., rows, :]
+        product = product * a[..., rows, :]
         if weight is not None:
             product *= weight[..., rows, :]
         total += product.sum((-2, -1))
@@ -121,7 +112,7 @@ def streamed_irc_stages(net, y: torch.Tensor, box: tuple[int, int, int],
             blurred_step = blur(step)
             seen_step = blurred_step[inside]
             weight = None if observed is None else observed[inside]
-            gain = _residual_inner(seen_step, y[inside], blurred[inside], weight)
+            gain = _inner(seen_step, y[inside], weight, minus=blurred[inside])
             cost = _inner(seen_step, seen_step, weight)
             for a, b in bands:
                 grad_step = _gradient_band(step, a, b)

@@ -55,9 +55,8 @@ class NodeSpectra:
         self._blur = None  # made on first use: the exact data term never asks for it
         #: Whether every filter spectrum is kept (small grids), not recomputed per chunk.
         self.keep = grid.nodes[0] * grid.nodes[1] <= KEEP_NODES or ops.inverse.shape[0] == 1
-        #: Whether IRC streams its x-update (:mod:`.irc_streamed`): a grid too large to keep
-        #: the patch spectra of whole images.
-        self.streamed = grid.nodes[0] * grid.nodes[1] > KEEP_NODES
+        #: Whether IRC streams its x-update (:mod:`.irc_streamed`).
+        self.streamed = streams(grid.nodes)
         if self.keep:
             # (nr, nc, 3, N, Nf)
             self._inverse = centred_spectrum(_filter_rows(ops.inverse, None), self.size)
@@ -81,13 +80,13 @@ class NodeSpectra:
     def inverse(self, r, channel: int) -> torch.Tensor:
         if self.keep:
             return self._rows(self._inverse, r)[..., channel, :, :]
-        return centred_spectrum(_filter_rows(self.ops.inverse, r)[:, :, channel], self.size)
+        return centred_spectrum(_filter_rows(self.ops.inverse, r, channel), self.size)
 
     def coupling(self, r) -> torch.Tensor:
         if self.keep:
             return self._rows(self._coupling, r)
         # Only the gradient channels: channel 0 is not part of the coupling.
-        gradient_inverse = _filter_rows(self.ops.inverse, r)[:, :, 1:]
+        gradient_inverse = _filter_rows(self.ops.inverse, r, slice(1, None))
         return self._couple(centred_spectrum(gradient_inverse, self.size))
 
     def of_image(self, image: torch.Tensor) -> torch.Tensor:
@@ -122,13 +121,20 @@ class NodeSpectra:
         return self.grid.crop(canvas)
 
 
-def _filter_rows(filters, r) -> torch.Tensor:
-    """Node rows ``r`` (all rows: None) of node filters; one shared filter (a PSF) serves all."""
-    if filters.shape[0] == 1 or r is None:
-        return filters.rows() if isinstance(filters, BlendedFilters) else filters
+def streams(nodes: tuple[int, int]) -> bool:
+    """Whether a grid of ``nodes`` is too large to keep the patch spectra of whole images, so
+    that IRC streams its x-update (:mod:`.irc_streamed`)."""
+    return nodes[0] * nodes[1] > KEEP_NODES
+
+
+def _filter_rows(filters, r, channels=None) -> torch.Tensor:
+    """Node rows ``r`` (all rows: None) of node filters, only ``channels`` of the third axis if
+    given; one shared filter (a PSF) serves all rows."""
+    first, last = (0, None) if r is None or filters.shape[0] == 1 else r
     if isinstance(filters, BlendedFilters):
-        return filters.rows(*r)
-    return filters[r[0] : r[1]]
+        return filters.rows(first, last, channels)
+    filters = filters[first:last]
+    return filters if channels is None else filters[:, :, channels]
 
 
 #: Node rows are processed in chunks of about this many nodes (bounds transient memory).

@@ -53,7 +53,6 @@ from ._region import preview_crop, show_preview
 if TYPE_CHECKING:
     import napari
 
-SOURCES = MOTION_SOURCES
 #: The learned refiner: "auto" = on for an estimated field (as deblur()), off for a known one.
 CLEAN_UP = ("auto", "on", "off")
 STACK_MODES = ("current slice", "all slices")
@@ -73,7 +72,8 @@ class DeblurWidget(Container):
         self._viewer = viewer
         short_dock_title(self, "Deblur")
         self.image = ComboBox(label="Image", choices=layer_choices(viewer, "image"))
-        self.source = ComboBox(label="Motion from", choices=SOURCES, value=SOURCES[0])
+        self.source = ComboBox(label="Motion from", choices=MOTION_SOURCES,
+                               value=MOTION_SOURCES[0])
         self.motion_layer = ComboBox(label="Motion layer", choices=layer_choices(viewer, "vectors"))
         self.length = FloatSpinBox(label="Length (px)", min=0.0, max=MAX_LENGTH, step=0.5,
                                    value=9.0)
@@ -155,18 +155,19 @@ class DeblurWidget(Container):
 
     def _sync_visibility(self, *_):
         source = self.source.value
-        self.motion_layer.visible = source == SOURCES[0]
-        self.length.visible = self.angle.visible = source == SOURCES[1]
-        self.psf_layer.visible = source == SOURCES[2]
-        self.clean_up.visible = source != SOURCES[2]  # the refiner reads a field's lengths
-        self.solver.visible = source != SOURCES[2]  # pcg solves with a field's exact blur
+        self.motion_layer.visible = source == MOTION_SOURCES[0]
+        self.length.visible = self.angle.visible = source == MOTION_SOURCES[1]
+        self.psf_layer.visible = source == MOTION_SOURCES[2]
+        # the refiner reads a field's lengths
+        self.clean_up.visible = source != MOTION_SOURCES[2]
+        self.solver.visible = source != MOTION_SOURCES[2]  # pcg solves with a field's exact blur
         layer = self.image.value
         self.stack_mode.visible = layer is not None and spatial_ndim(layer) > 0
 
     def _estimated(self) -> bool:
         """Whether the chosen motion is an estimate (blind settings apply), not a known field."""
         layer = self.motion_layer.value
-        return (self.source.value == SOURCES[0] and layer is not None
+        return (self.source.value == MOTION_SOURCES[0] and layer is not None
                 and str(layer.metadata.get(SOURCE_KEY, "")).startswith("estimate"))
 
     def _sync_regularization(self, *_):
@@ -225,12 +226,12 @@ class DeblurWidget(Container):
             weight = "auto"
         # A colour preview deconvolves the luminance only (~3x faster; close to the full run).
         refine = {"auto": base.refine, "on": True, "off": False}[self.clean_up.value]
-        solver = self.solver.value if self.source.value != SOURCES[2] else SOLVERS[0]
+        solver = self.solver.value if self.source.value != MOTION_SOURCES[2] else SOLVERS[0]
         settings = base.replace(stages=int(self.stages.value),
                                 iterations=int(self.iterations.value),
                                 regularization=weight, device=device,
                                 colour="luminance" if preview else "channels",
-                                refine=refine and self.source.value != SOURCES[2],
+                                refine=refine and self.source.value != MOTION_SOURCES[2],
                                 # pcg solves with the exact blur, an estimate's too
                                 solver=solver, operator="exact" if solver == "pcg"
                                 else base.operator, model=self.shrinkage.value,
