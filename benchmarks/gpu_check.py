@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +23,14 @@ from skimage import data, transform
 from napari_motion_deblur import blur, deblur, deconvolve, estimate_motion
 from napari_motion_deblur.physics.synthesis import camera_shake_field
 from napari_motion_deblur.settings import DeconvolutionSettings
+from napari_motion_deblur.solvers import node_filters
+from napari_motion_deblur.solvers.irc import IRCNet
 from napari_motion_deblur.solvers.refiner import refine
+
+#: Host-device synchronisations as the profiler names them: a scalar read back (``.item()``),
+#: a copy to the host, an explicit wait.
+SYNC_EVENTS = ("aten::item", "aten::_local_scalar_dense", "cudaStreamSynchronize",
+               "cudaDeviceSynchronize", "cudaMemcpy")
 
 
 def image(shape, colour: bool) -> np.ndarray:
@@ -47,13 +55,29 @@ def timed(fn, runs: int) -> tuple[float, float]:
     return float(np.median(times)), torch.cuda.max_memory_allocated() / 2**20
 
 
+def profile(fn, title: str) -> str:
+    """The profiler's top CUDA kernels of one ``fn()`` and its host-device synchronisations."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    fn()
+    torch.cuda.synchronize()
+    with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    events = prof.key_averages()
+    syncs = {e.key: e.count for e in events if e.key.startswith(SYNC_EVENTS)}
+    table = events.table(sort_by="cuda_time_total", row_limit=25)
+    return f"## {title}\n\nsynchronisations (name: count): {syncs}\n\n{table}\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device: nothing measured")
-    rows = {}
+    rows, profiles = {}, []
     problems = {"512^2 gray": ((512, 512), False), "1080p RGB": ((1080, 1920), True)}
     for name, (shape, colour) in problems.items():
         field = camera_shake_field(shape, 5, max_length=35.0)
@@ -62,6 +86,15 @@ def main():
             rows[f"IRC-Net 5x2, {operator}, {name}"] = timed(
                 lambda b=blurred, f=field, o=operator: deconvolve(b, f, device="cuda",
                                                                   operator=o), args.runs)
+        if IRCNet().streams(shape):
+            keep = node_filters.KEEP_NODES
+            node_filters.KEEP_NODES = 10**9  # the stored-spectra loop, for comparison
+            rows[f"IRC-Net 5x2, nodes, stored spectra, {name}"] = timed(
+                lambda b=blurred, f=field: deconvolve(b, f, device="cuda", operator="nodes"),
+                args.runs)
+            node_filters.KEEP_NODES = keep
+        profiles.append(profile(lambda b=blurred, f=field: deconvolve(
+            b, f, device="cuda", operator="nodes"), f"IRC-Net 5x2, nodes, {name}"))
         rows[f"IRC-Net 5x2, exact, solver pcg, {name}"] = timed(
             lambda b=blurred, f=field: deconvolve(
                 b, f, settings=DeconvolutionSettings(device="cuda", solver="pcg")), args.runs)
@@ -92,6 +125,8 @@ def main():
     lines += ["", "| CPU vs GPU, 256^2 | largest difference |", "|---|---|"]
     lines += [f"| {k} | {v:.2e} |" for k, v in agreement.items()]
     lines += ["", "Targets (issue 8): 512^2 gray 5x2 <= 20 ms, RGB 1080p <= 150 ms."]
+    Path(__file__).with_name("results").joinpath("gpu_profile.md").write_text(
+        f"# GPU profile: {device}\n\n" + "\n".join(profiles))
     save("gpu", {"device": device, "runs": args.runs,
                  "timings": {k: {"seconds": s, "peak_mb": mb} for k, (s, mb) in rows.items()},
                  "agreement": agreement}, "\n".join(lines))
