@@ -19,6 +19,7 @@ from napari_motion_deblur.solvers.refiner import (
     load_refiner,
     refine,
     save_refiner,
+    widened,
 )
 from napari_motion_deblur.training import refiner as training
 
@@ -253,9 +254,41 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
                           "--batch", "2", "--minutes", "0.02", "--validate-every", "0.5",
                           "--init", str(tmp_path / "start.pt"), "--lr", "0"])
     assert meta["init"] == "start.pt" and meta["loss"] == "psnr"
-    assert meta["config"] == {"width": 8}  # the given weights' network, not --width's 16
+    assert meta["config"] == {"width": 8}  # the given weights' network, not the default 16
     # With a zero learning rate nothing beats the initial weights, so none are written.
     assert not (out / "refiner.pt").exists()
+
+
+def test_a_widened_refiner_answers_as_before_and_its_new_channels_learn():
+    narrow = _random_refiner()
+    wide = widened(narrow, 12)
+    assert wide.config == {"width": 12} and wide.enc3[0][0].weight.shape == (48, 24, 3, 3)
+    rng = np.random.default_rng(0)
+    deconvolved, blurry = (torch.from_numpy(rng.uniform(0, 1, (2, 32, 32)).astype(np.float32))
+                           for _ in range(2))
+    length = torch.full((2, 32, 32), 12.0)
+    with torch.no_grad():
+        np.testing.assert_allclose(wide(deconvolved, blurry, length).numpy(),
+                                   narrow(deconvolved, blurry, length).numpy(), atol=1e-5)
+    # The new channels reach the output through weights that start at zero; training moves them.
+    wide(deconvolved, blurry, length).square().mean().backward()
+    into_output = wide.dec1[-1].weight
+    assert torch.all(into_output[:, 8:] == 0) and into_output.grad[:, 8:].abs().max() > 0
+
+
+def test_a_refiner_cannot_be_narrowed():
+    with pytest.raises(ValueError, match="cannot narrow"):
+        widened(_random_refiner(), 4)
+
+
+def test_training_starts_from_given_weights_widened_if_asked(tmp_path):
+    save_refiner(_random_refiner(), tmp_path / "start.pt")
+    path = str(tmp_path / "start.pt")
+    assert training.initial_model(path, None, 0).config == {"width": 8}
+    assert training.initial_model(path, 12, 0).config == {"width": 12}
+    assert training.initial_model(None, None, 0).config == {"width": 16}
+    with pytest.raises(SystemExit, match="--width"):
+        training.initial_model(path, 4, 0)
 
 
 def test_use_refiner_replaces_the_shared_weights(tmp_path, monkeypatch):

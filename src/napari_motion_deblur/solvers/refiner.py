@@ -39,7 +39,8 @@ _MULTIPLE = 4  # two 2x downsamplings
 _GATE_MAX = 1.5
 _GATE_OFFSET = math.log(2.0)  # sigmoid(log 2) = 2/3: the gate starts at 1
 
-__all__ = ["Refiner", "get_refiner", "load_refiner", "refine", "save_refiner", "use_refiner"]
+__all__ = ["Refiner", "get_refiner", "load_refiner", "refine", "save_refiner", "use_refiner",
+           "widened"]
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -89,6 +90,51 @@ class Refiner(nn.Module):
         d1 = self.dec1(torch.cat([self.up2(d2), e1], dim=1))
         gate = _GATE_MAX * torch.sigmoid(d1[:, 0] + _GATE_OFFSET)
         return blurry + gate * (deconvolved - blurry) + d1[:, 1]
+
+
+#: Inputs that are two concatenated feature maps (upsampled, skip), each of its own width.
+_CONCATENATED = ("dec2.0.0.weight", "dec1.0.0.weight")
+
+
+def _old_channels(name: str, dim_old: int, dim_new: int) -> torch.Tensor:
+    """Where a narrower refiner's channels sit along one dimension of a wider one's tensor."""
+    if name in _CONCATENATED:
+        half_old, half_new = dim_old // 2, dim_new // 2
+        return torch.cat([torch.arange(half_old), half_new + torch.arange(half_old)])
+    return torch.arange(dim_old)
+
+
+def widened(model: Refiner, width: int, seed: int = 0) -> Refiner:
+    """``model`` with ``width`` channels that computes exactly what ``model`` computes.
+
+    The old channels keep their weights; the new ones get fresh random weights from everything
+    below them, and zero weights into every old channel and the output, so they change nothing
+    until training moves those (net2net-style widening: a wider refiner trained from a narrower
+    one's answer rather than from the identity).
+    """
+    old_width = model.config["width"]
+    if width < old_width:
+        raise ValueError(f"cannot narrow a refiner of width {old_width} to {width}")
+    torch.manual_seed(seed)
+    wide = Refiner(width)
+    state = wide.state_dict()
+    for name, old in model.state_dict().items():
+        new = state[name]
+        if old.ndim == 1:  # a bias
+            new[: len(old)] = old
+            continue
+        transposed = isinstance(wide.get_submodule(name.rsplit(".", 1)[0]), nn.ConvTranspose2d)
+        out_dim, in_dim = (1, 0) if transposed else (0, 1)
+        rows = _old_channels("", old.shape[out_dim], new.shape[out_dim])
+        cols = _old_channels(name, old.shape[in_dim], new.shape[in_dim])
+        if transposed:
+            new[:, rows] = 0.0
+            new[cols[:, None], rows[None, :]] = old
+        else:
+            new[rows] = 0.0
+            new[rows[:, None], cols[None, :]] = old
+    wide.load_state_dict(state)
+    return wide.to(next(model.parameters()).device)
 
 
 def save_refiner(model: Refiner, path, metadata: dict | None = None) -> None:

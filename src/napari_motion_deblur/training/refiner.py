@@ -35,7 +35,7 @@ from ..motion import MotionField
 from ..physics.degradation import degrade, strong_shake_field
 from ..physics.synthesis import random_field
 from ..settings import BLIND_LENGTH_SCALE, DeblurSettings
-from ..solvers.refiner import Refiner, load_refiner, save_refiner
+from ..solvers.refiner import Refiner, load_refiner, save_refiner, widened
 from ._loop import Progress, environment, load_state, run_budgeted, start_run, training_parser
 from .motionnet import MAX_NOISE
 from .sources import Sources
@@ -224,6 +224,20 @@ def psnr_gain(model: Refiner, pool: np.ndarray) -> float:
     return float(np.mean(gains))
 
 
+def initial_model(init: str | None, width: int | None, seed: int) -> Refiner:
+    """The refiner training starts from: the identity of ``width`` channels (default 16), or the
+    weights in ``init``, widened to ``width`` if that is larger (:func:`widened`)."""
+    if init is None:
+        return Refiner(width=width or 16)
+    model = load_refiner(init)
+    if width is None or width == model.config["width"]:
+        return model
+    try:
+        return widened(model, width, seed)
+    except ValueError as err:
+        raise SystemExit(f"--width: {err}") from None
+
+
 def parse_args(argv=None):
     parser = training_parser(__doc__.splitlines()[0], data_help="folder of sharp images",
                              out="runs/refiner", minutes=25.0, batch=8, lr=1e-3,
@@ -245,12 +259,14 @@ def parse_args(argv=None):
     parser.add_argument("--photos-in-linear-light", action="store_true",
                         help="deconvolve the camera-pipeline pairs in linear light "
                              "(deblur(linear_light=True), as for photographs); a new --pool")
-    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--width", type=int, default=None,
+                        help="channels (default 16; with --init, the given weights' width, and "
+                             "a larger one widens them: same answers, new channels to train)")
     parser.add_argument("--loss", choices=("psnr", "mse"), default="psnr",
                         help="per-crop PSNR (default) or pooled squared error")
     parser.add_argument("--init", default=None,
-                        help="start from these refiner weights (fine-tuning; their width "
-                             "replaces --width) instead of the identity")
+                        help="start from these refiner weights (fine-tuning) instead of the "
+                             "identity")
     return parser.parse_args(argv)
 
 
@@ -275,7 +291,7 @@ def main(argv=None) -> dict:
                          "--pool-minutes)")
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    model = (load_refiner(args.init) if args.init else Refiner(width=args.width)).to(device)
+    model = initial_model(args.init, args.width, args.seed).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
     progress = Progress(best=0.0)  # the identity (gain 0) is the bar to beat
