@@ -11,9 +11,12 @@ gray <= 2.5 s; non-blind IRC-Net 5 x 2 on 512 x 512 gray <= 0.5 s.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import torch
 from _common import arguments, machine, median_time, save
+from PIL import Image
 from skimage import data
 
 from napari_motion_deblur import blur, deblur, deconvolve
@@ -21,13 +24,14 @@ from napari_motion_deblur.estimation.api import estimate_with_confidence
 from napari_motion_deblur.estimation.camera_model import camera_check
 from napari_motion_deblur.estimation.motionnet import get_motionnet, predict
 from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
+from napari_motion_deblur.physics.compression import jpeg_evidence
 from napari_motion_deblur.physics.degradation import strong_shake_field
 from napari_motion_deblur.physics.noise import noise_sigma
 from napari_motion_deblur.physics.operators import NonUniformBlur
 from napari_motion_deblur.physics.reference import PerPixelBlur, ReferenceBlur
 from napari_motion_deblur.physics.synthesis import camera_shake_field
 from napari_motion_deblur.settings import DeblurSettings
-from napari_motion_deblur.solvers.refiner import refine
+from napari_motion_deblur.solvers.refiner import load_refiner, refine
 
 RUNS = 5
 
@@ -48,6 +52,8 @@ def main():
     cepstra = patch_cepstra(y)
     checked, confidence = cepstral_check(y, raw, cepstra=cepstra)
     deconvolved = deconvolve(y, used, settings=blind)
+    jpeg_refiner = load_refiner(compressed=True)
+    jpeg = jpeg_90(y)
     steps = {
         "Motion-Net, 4 passes": lambda: predict(get_motionnet(torch.device("cpu")), y, "cpu",
                                                 passes=4),
@@ -59,6 +65,10 @@ def main():
             lambda: deconvolve(y, used, settings=blind),
         "learned refiner": lambda: refine(deconvolved, y, used),
         "`deblur()`, all defaults": lambda: deblur(y, device="cpu"),
+        "JPEG detection": lambda: jpeg_evidence(y),
+        "learned refiner for JPEG inputs (32 channels)":
+            lambda: refine(deconvolved, y, used, model=jpeg_refiner),
+        "`deblur()`, all defaults, the input saved as JPEG 90": lambda: deblur(jpeg, device="cpu"),
     }
     timings = {name: median_time(fn, RUNS) for name, fn in steps.items()}
     for name, seconds in timings.items():
@@ -93,6 +103,13 @@ def main():
     save("blind_speed", {"machine": machine(args.threads), "runs": RUNS, "steps": timings,
                          "deconvolve": operators, "operator_accuracy": accuracy},
          "\n".join(lines))
+
+
+def jpeg_90(image: np.ndarray) -> np.ndarray:
+    """``image`` saved as a JPEG of quality 90 and read back (float32 in [0, 1])."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    return np.asarray(Image.open(buffer), np.float32) / 255.0
 
 
 def operator_accuracy(sharp: np.ndarray) -> dict[str, tuple[float, float]]:

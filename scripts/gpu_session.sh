@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One lent-GPU session (~8 minutes): refiner training pairs made in 14 processes while the CUDA
-# tests run, then two wider refiners (width 32 and 48, from the identity) trained at once on the
-# GPU and compared with the shipped one on the held-out pairs, then the GPU check's timings and
+# tests run, then the JPEG refiner (width 32) fine-tuned and widened to 48, trained at once on the
+# GPU and compared with the shipped ones on the held-out pairs, then the GPU check's timings and
 # profile (benchmarks/gpu_check.py). Run from the repository root on the device with
 # DATA=<Train400 folder> (carried with the tree, e.g. in an ignored .gpudata/) and OUT=<folder
 # for the results>; everything lands in $OUT/results.tar.gz (packed again after each phase, so
@@ -29,10 +29,11 @@ if [ "$DEV" = cuda ]; then
 fi
 wait $pool  # a bare wait would also wait for the tee above
 tail -n 3 "$RES/pool.txt"; date; pack
+JPEG=src/napari_motion_deblur/resources/refiner_jpeg.pt  # width 32
 pids=()
-for w in 32 48; do
-    $R --pool-minutes 0 --minutes "$MIN" --width $w --batch 32 --out runs/w$w \
-        > "$RES/w$w.txt" 2>&1 &
+for w in 32 48; do  # the JPEG refiner fine-tuned at batch 32, and widened to 48
+    $R --pool-minutes 0 --minutes "$MIN" --init $JPEG --width $w --batch 32 --lr 3e-4 \
+        --out runs/w$w > "$RES/w$w.txt" 2>&1 &
     pids+=($!)
 done
 wait "${pids[@]}"
@@ -43,7 +44,7 @@ for w in 32 48; do
     done
 done
 DEV=$DEV python3 scripts/compare_refiners.py runs/pool src/napari_motion_deblur/resources/refiner.pt \
-    runs/w32/refiner.pt runs/w48/refiner.pt 2>&1 | tee "$RES/compare.txt"
+    $JPEG runs/w32/refiner.pt runs/w48/refiner.pt 2>&1 | tee "$RES/compare.txt"
 date; pack
 if [ -z "${SKIP_CHECK:-}" ]; then
     (cd benchmarks && python3 gpu_check.py --runs 5) > "$RES/gpu_check.txt" 2>&1

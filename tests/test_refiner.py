@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import skimage.data
 import torch
+from PIL import Image
 
 from napari_motion_deblur import deconvolve
 from napari_motion_deblur.motion import MotionField
@@ -76,9 +79,10 @@ def test_refine_rejects_mismatched_shapes(camera):
         refine(camera, camera, field)
 
 
-def test_packaged_weights_leave_a_sharp_image_alone():
-    model = load_refiner()
-    assert model.config["width"] >= 8
+@pytest.mark.parametrize("which", [{}, {"photo": True}, {"compressed": True}])
+def test_packaged_weights_leave_a_sharp_image_alone(which):
+    model = load_refiner(**which)
+    assert model.config["width"] == (32 if which.get("compressed") else 16)
     # A sharp, unblurred image (length 0 everywhere) stays close to itself.
     sharp = skimage.data.camera()[:128, :128].astype(np.float32) / 255.0
     out = refine(sharp, sharp, MotionField.uniform(sharp.shape, 0.0, 0.0), model=model)
@@ -105,6 +109,22 @@ def test_deconvolve_refines_the_last_stage_only_when_asked(camera):
     expected = refine(plain, blurry, field)
     assert np.abs(refined - expected).max() < 1e-5
     assert np.abs(refined - plain).max() > 1e-3
+
+
+def test_jpeg_compressed_inputs_are_refined_by_the_jpeg_refiner(camera):
+    field = MotionField.uniform(camera.shape, 11.0, 60.0)
+    blurry = blur(camera, field, noise_sigma=0.01, seed=0)
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(blurry * 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    decoded = np.asarray(Image.open(buffer), np.float32)[3:, 5:] / 255.0  # the grid moved
+    cropped = MotionField(field.length[3:, 5:], field.angle[3:, 5:])
+    settings = DeconvolutionSettings(stages=2, iterations=1, device="cpu")
+    plain = deconvolve(decoded, cropped, settings=settings)
+    refined = deconvolve(decoded, cropped, settings=settings.replace(refine=True))
+    jpeg = refine(plain, decoded, cropped, model=load_refiner(compressed=True))
+    default = refine(plain, decoded, cropped, model=load_refiner())
+    assert np.abs(refined - jpeg).max() < 1e-5
+    assert np.abs(refined - default).max() > 1e-3
 
 
 def test_a_luminance_deconvolution_is_refined_through_its_luminance(camera):
@@ -281,14 +301,19 @@ def test_a_refiner_cannot_be_narrowed():
         widened(_random_refiner(), 4)
 
 
-def test_training_starts_from_given_weights_widened_if_asked(tmp_path):
-    save_refiner(_random_refiner(), tmp_path / "start.pt")
-    path = str(tmp_path / "start.pt")
-    assert training.initial_model(path, None, 0).config == {"width": 8}
-    assert training.initial_model(path, 12, 0).config == {"width": 12}
+def test_training_starts_from_the_given_weights_widened_if_asked(tmp_path):
+    start = _random_refiner()
+    assert training.initial_model(start, None, 0) is start
+    assert training.initial_model(start, 12, 0).config == {"width": 12}
     assert training.initial_model(None, None, 0).config == {"width": 16}
     with pytest.raises(SystemExit, match="--width"):
-        training.initial_model(path, 4, 0)
+        training.initial_model(start, 4, 0)
+    # Through the script: the weights given, widened, and where they came from.
+    save_refiner(start, tmp_path / "start.pt")
+    meta = training.main(["--out", str(tmp_path / "out"), "--samples", "2", "--validation", "2",
+                          "--batch", "2", "--minutes", "0.02", "--validate-every", "0.5",
+                          "--init", str(tmp_path / "start.pt"), "--width", "12", "--lr", "0"])
+    assert meta["config"] == {"width": 12} and meta["init_width"] == 8
 
 
 def test_use_refiner_replaces_the_shared_weights(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ from ._validation import (
     torch_device,
 )
 from .motion import MotionField
+from .physics.compression import looks_jpeg_compressed
 from .physics.noise import noise_sigma, regularization_for_noise
 from .physics.srgb import linear_to_srgb, srgb_to_linear
 from .settings import (
@@ -178,7 +179,8 @@ def _steps(image, motion_or_psf, config: DeconvolutionSettings, model, snapshots
     for stage, out, k, n in stages:
         if config.refine and stage == config.stages and k == n:
             encoded = source[..., :3] if encoded is None else encoded
-            out = _refined(out, encoded, target, config, net.inverse_bank.device)
+            out = _refined(out, encoded, target, config, net.inverse_bank.device,
+                           compressed=looks_jpeg_compressed(source))
         if source.shape[-1] == 4:
             out = np.concatenate([out, source[..., 3:]], axis=-1)
         estimate = restore_layout(np.ascontiguousarray(out, dtype=np.float32), layout)
@@ -199,10 +201,11 @@ def _with_model(config: DeconvolutionSettings, model) -> DeconvolutionSettings:
 
 
 def _refined(out: np.ndarray, colour: np.ndarray, field: MotionField,
-             config: DeconvolutionSettings, device) -> np.ndarray:
-    """The learned refiner on the result; through the luminance when that is how colour was
-    deconvolved (its correction added to every channel, as the deconvolution's detail was)."""
-    model = get_refiner(device, photo=config.linear_light)
+             config: DeconvolutionSettings, device, compressed: bool) -> np.ndarray:
+    """The learned refiner on the result (the one for JPEG-compressed images if ``compressed``);
+    through the luminance when that is how colour was deconvolved (its correction added to
+    every channel, as the deconvolution's detail was)."""
+    model = get_refiner(device, photo=config.linear_light, compressed=compressed)
     if config.colour != "luminance" or colour.shape[-1] != 3:
         return refine(out, colour, field, device, model)
     deconvolved = luminance(out)

@@ -29,6 +29,10 @@ WEIGHTS_NAME = "refiner.pt"
 #: The refiner of deconvolutions in linear light (``linear_light=True``: photographs), trained on
 #: pairs whose camera-pipeline half was deconvolved so (``--photos-in-linear-light``).
 PHOTO_WEIGHTS_NAME = "refiner_photo.pt"
+#: The refiner of JPEG-compressed images (deconvolved as they are): wider (32 channels), trained
+#: on the same pairs from the default one's weights, it cleans up more of what a camera pipeline
+#: leaves and smooths more of what a clean image keeps (benchmarks/results/blind_refiner_w32.md).
+JPEG_WEIGHTS_NAME = "refiner_jpeg.pt"
 METADATA_NAME = "refiner.json"
 #: Blocks of a large image are refined separately with this halo: more than the network's
 #: reach (43 px; tests/test_refiner.py measures it from the gradient). Both are multiples of
@@ -115,8 +119,9 @@ def widened(model: Refiner, width: int, seed: int = 0) -> Refiner:
     old_width = model.config["width"]
     if width < old_width:
         raise ValueError(f"cannot narrow a refiner of width {old_width} to {width}")
-    torch.manual_seed(seed)
-    wide = Refiner(width)
+    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
+        torch.manual_seed(seed)
+        wide = Refiner(width)
     state = wide.state_dict()
     for name, old in model.state_dict().items():
         new = state[name]
@@ -145,11 +150,15 @@ def save_refiner(model: Refiner, path, metadata: dict | None = None) -> None:
         path.with_suffix(".json").write_text(json.dumps(metadata, indent=2))
 
 
-def load_refiner(path=None, device="cpu", photo: bool = False) -> Refiner:
+def _weights_name(photo: bool, compressed: bool) -> str:
+    return PHOTO_WEIGHTS_NAME if photo else JPEG_WEIGHTS_NAME if compressed else WEIGHTS_NAME
+
+
+def load_refiner(path=None, device="cpu", photo: bool = False,
+                 compressed: bool = False) -> Refiner:
     """Load refiner weights (default: the package's; ``photo``: those for deconvolutions in
-    linear light, :data:`PHOTO_WEIGHTS_NAME`)."""
-    default = Path(__file__).parents[1] / "resources" / (PHOTO_WEIGHTS_NAME if photo
-                                                         else WEIGHTS_NAME)
+    linear light; else ``compressed``: those for JPEG-compressed images)."""
+    default = Path(__file__).parents[1] / "resources" / _weights_name(photo, compressed)
     path = Path(path) if path is not None else default
     if not path.is_file():
         raise ValueError(f"refiner weights not found at {path}; retrain them with "
@@ -164,17 +173,17 @@ _CACHE: dict[str, Refiner] = {}
 _CACHE_LOCK = threading.Lock()  # the GUI's workers may ask from several threads at once
 
 
-def _cache_key(device, photo: bool) -> str:
-    return f"{torch.device(device)}{':photo' if photo else ''}"
+def _cache_key(device, photo: bool, compressed: bool) -> str:
+    return f"{torch.device(device)}:{_weights_name(photo, compressed)}"
 
 
-def get_refiner(device: torch.device, photo: bool = False) -> Refiner:
+def get_refiner(device: torch.device, photo: bool = False, compressed: bool = False) -> Refiner:
     """The package's refiner on ``device``, loaded once per device (``photo``: the one for
-    deconvolutions in linear light)."""
-    key = _cache_key(device, photo)
+    deconvolutions in linear light; else ``compressed``: the one for JPEG-compressed images)."""
+    key = _cache_key(device, photo, compressed)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = load_refiner(device=device, photo=photo)
+            _CACHE[key] = load_refiner(device=device, photo=photo, compressed=compressed)
         return _CACHE[key]
 
 
@@ -184,14 +193,15 @@ def _pad_to(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     return F.pad(t[:, None], (0, cols, 0, rows), mode=mode)[:, 0]
 
 
-def use_refiner(path, device="cpu", photo: bool = False) -> Refiner:
+def use_refiner(path, device="cpu", photo: bool = False, compressed: bool = False) -> Refiner:
     """Make the weights in ``path`` the shared refiner for ``device``: what ``deblur()`` and
     ``deconvolve(..., refine=True)`` use from then on in this process (your own training run,
-    or to compare weights); ``photo``: the one used with ``linear_light=True``."""
+    or to compare weights); ``photo``: the one used with ``linear_light=True``;
+    ``compressed``: the one used on JPEG-compressed images."""
     device = torch.device(device)
     model = load_refiner(path, device=device)
     with _CACHE_LOCK:
-        _CACHE[_cache_key(device, photo)] = model
+        _CACHE[_cache_key(device, photo, compressed)] = model
     return model
 
 

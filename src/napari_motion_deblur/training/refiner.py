@@ -224,16 +224,15 @@ def psnr_gain(model: Refiner, pool: np.ndarray) -> float:
     return float(np.mean(gains))
 
 
-def initial_model(init: str | None, width: int | None, seed: int) -> Refiner:
-    """The refiner training starts from: the identity of ``width`` channels (default 16), or the
-    weights in ``init``, widened to ``width`` if that is larger (:func:`widened`)."""
-    if init is None:
+def initial_model(start: Refiner | None, width: int | None, seed: int) -> Refiner:
+    """The refiner training starts from: the identity of ``width`` channels (default 16), or
+    ``start`` (given weights), widened to ``width`` if that is larger (:func:`widened`)."""
+    if start is None:
         return Refiner(width=width or 16)
-    model = load_refiner(init)
-    if width is None or width == model.config["width"]:
-        return model
+    if width is None or width == start.config["width"]:
+        return start
     try:
-        return widened(model, width, seed)
+        return widened(start, width, seed)
     except ValueError as err:
         raise SystemExit(f"--width: {err}") from None
 
@@ -291,7 +290,9 @@ def main(argv=None) -> dict:
                          "--pool-minutes)")
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    model = initial_model(args.init, args.width, args.seed).to(device)
+    start = load_refiner(args.init) if args.init else None
+    init_width = start.config["width"] if start is not None else None
+    model = initial_model(start, args.width, args.seed).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
     progress = Progress(best=0.0)  # the identity (gain 0) is the bar to beat
@@ -321,6 +322,7 @@ def main(argv=None) -> dict:
                               "pool_chunk": args.pool_chunk,
                               "realistic_in_linear_light": args.photos_in_linear_light},
             "loss": args.loss, "init": Path(args.init).name if args.init else None,
+            "init_width": init_width,
             "batch": args.batch, "lr": args.lr, "seed": args.seed, "steps": progress.step,
             "minutes": round(progress.elapsed / 60.0, 2),
             "validation": {"pairs": len(val_pool), "seed": VALIDATION_SEED,
