@@ -120,9 +120,9 @@ def test_linear_light_is_refined_by_the_photo_refiner(photo, monkeypatch):
     loaded = []
     original = refiner_module.load_refiner
 
-    def load(path=None, device="cpu", photo=False):
+    def load(path=None, device="cpu", photo=False, compressed=False):
         loaded.append(photo)
-        return original(path, device, photo)
+        return original(path, device, photo, compressed)
 
     monkeypatch.setattr(refiner_module, "load_refiner", load)
     blurred, _, field = photo
