@@ -91,8 +91,8 @@ class DeblurWidget(Container):
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self.clean_up = ComboBox(label="Learned clean-up", choices=CLEAN_UP, value="auto",
                                  tooltip="The refiner trained on blind results: removes ringing "
-                                 "and JPEG/noise amplification; costs a little on clean data. "
-                                 "auto: on for an estimated field")
+                                 "and JPEG/noise amplification (a wider one on JPEG images); "
+                                 "costs a little on clean data. auto: on for an estimated field")
         self.solver = ComboBox(label="Solver", choices=SOLVERS, value=SOLVERS[0],
                                tooltip="irc: the paper's residual compensation. pcg: conjugate "
                                "gradients on the exact per-pixel blur, ~1 dB better where the "
