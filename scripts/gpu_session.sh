@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One lent-GPU session (~8 minutes): refiner training pairs made in 14 processes while the CUDA
-# tests run, then the JPEG refiner (width 32) fine-tuned and widened to 48, trained at once on the
-# GPU and compared with the shipped ones on the held-out pairs, then the GPU check's timings and
-# profile (benchmarks/gpu_check.py). Run from the repository root on the device with
-# DATA=<Train400 folder> (carried with the tree, e.g. in an ignored .gpudata/) and OUT=<folder
-# for the results>; everything lands in $OUT/results.tar.gz (packed again after each phase, so
-# a run stopped at its limit still returns what it finished) and $OUT/log.txt.
-# DEV=cpu WORKERS=2 POOLMIN=0.3 MIN=0.3 VAL=8 SKIP_CHECK=1 smoke-tests it on a CPU.
+# tests run, then the JPEG refiner (width 32) fine-tuned and widened to 48 on the JPEG pairs,
+# trained at once on the GPU and compared with the shipped ones on the held-out JPEG pairs,
+# then the GPU check's timings and profile (benchmarks/gpu_check.py). Run from the repository
+# root on the device with DATA=<Train400 folder> (carried with the tree, e.g. in an ignored
+# .gpudata/) and OUT=<folder for the results>; everything lands in $OUT/results.tar.gz (packed
+# again after each phase, so a run stopped at its limit still returns what it finished) and
+# $OUT/log.txt. DEV=cpu WORKERS=2 POOLMIN=0.3 MIN=0.3 VAL=8 SKIP_CHECK=1 smoke-tests it on a CPU.
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 DATA=${DATA:-.gpudata/train400} DEV=${DEV:-cuda} WORKERS=${WORKERS:-14}
@@ -33,7 +33,7 @@ JPEG=src/napari_motion_deblur/resources/refiner_jpeg.pt  # width 32
 pids=()
 for w in 32 48; do  # the JPEG refiner fine-tuned at batch 32, and widened to 48
     $R --pool-minutes 0 --minutes "$MIN" --init $JPEG --width $w --batch 32 --lr 3e-4 \
-        --out runs/w$w > "$RES/w$w.txt" 2>&1 &
+        --only-jpeg --out runs/w$w > "$RES/w$w.txt" 2>&1 &
     pids+=($!)
 done
 wait "${pids[@]}"
@@ -43,8 +43,9 @@ for w in 32 48; do
         cp -f runs/w$w/$f "$RES/w${w}_$f" 2>/dev/null
     done
 done
-DEV=$DEV python3 scripts/compare_refiners.py runs/pool src/napari_motion_deblur/resources/refiner.pt \
-    $JPEG runs/w32/refiner.pt runs/w48/refiner.pt 2>&1 | tee "$RES/compare.txt"
+DEV=$DEV ONLY_JPEG=1 python3 scripts/compare_refiners.py runs/pool \
+    src/napari_motion_deblur/resources/refiner.pt $JPEG runs/w32/refiner.pt runs/w48/refiner.pt \
+    2>&1 | tee "$RES/compare.txt"
 date; pack
 if [ -z "${SKIP_CHECK:-}" ]; then
     (cd benchmarks && python3 gpu_check.py --runs 5) > "$RES/gpu_check.txt" 2>&1

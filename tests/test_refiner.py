@@ -127,6 +127,15 @@ def test_jpeg_compressed_inputs_are_refined_by_the_jpeg_refiner(camera):
     assert np.abs(refined - default).max() > 1e-3
 
 
+def test_only_pairs_with_a_jpeg_input_are_kept_for_the_jpeg_refiner(camera):
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(camera * 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    decoded = np.asarray(Image.open(buffer), np.float32) / 255.0
+    pool = np.stack([np.stack([camera, blurry, camera, camera]) for blurry in (camera, decoded)])
+    kept = training.jpeg_pairs(pool)
+    assert kept.shape == (1, *pool.shape[1:]) and np.array_equal(kept[0], pool[1])
+
+
 def test_a_luminance_deconvolution_is_refined_through_its_luminance(camera):
     rgb = np.stack([camera, camera[::-1], camera[:, ::-1]], axis=-1)
     field = MotionField.uniform(camera.shape, 9.0, 120.0)

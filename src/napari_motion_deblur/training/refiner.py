@@ -32,6 +32,7 @@ import torch
 from ..deconvolution import deconvolve
 from ..estimation.api import estimate_with_confidence
 from ..motion import MotionField
+from ..physics.compression import looks_jpeg_compressed
 from ..physics.degradation import degrade, strong_shake_field
 from ..physics.synthesis import random_field
 from ..settings import BLIND_LENGTH_SCALE, DeblurSettings
@@ -224,6 +225,11 @@ def psnr_gain(model: Refiner, pool: np.ndarray) -> float:
     return float(np.mean(gains))
 
 
+def jpeg_pairs(pool: np.ndarray) -> np.ndarray:
+    """The pairs whose blurry input is recognised as JPEG-compressed (the camera-pipeline half)."""
+    return pool[[looks_jpeg_compressed(pair[1]) for pair in pool]]
+
+
 def initial_model(start: Refiner | None, width: int | None, seed: int) -> Refiner:
     """The refiner training starts from: the identity of ``width`` channels (default 16), or
     ``start`` (given weights), widened to ``width`` if that is larger (:func:`widened`)."""
@@ -263,6 +269,9 @@ def parse_args(argv=None):
                              "a larger one widens them: same answers, new channels to train)")
     parser.add_argument("--loss", choices=("psnr", "mse"), default="psnr",
                         help="per-crop PSNR (default) or pooled squared error")
+    parser.add_argument("--only-jpeg", action="store_true",
+                        help="train and validate on the pairs whose input is JPEG-compressed "
+                             "only (for the refiner used on such inputs)")
     parser.add_argument("--init", default=None,
                         help="start from these refiner weights (fine-tuning) instead of the "
                              "identity")
@@ -285,6 +294,8 @@ def main(argv=None) -> dict:
     pool = extend_pool(pool_folder, "train", args.samples, sources, args.seed,
                        chunk=args.pool_chunk, workers=args.workers, minutes=args.pool_minutes,
                        photos_in_linear_light=args.photos_in_linear_light)
+    if args.only_jpeg:  # a refiner for JPEG inputs learns from those alone
+        pool, val_pool = jpeg_pairs(pool), jpeg_pairs(val_pool)
     if not len(pool) or not len(val_pool):
         raise SystemExit("no training or validation pairs were made (--samples, --validation, "
                          "--pool-minutes)")
@@ -322,7 +333,7 @@ def main(argv=None) -> dict:
                               "pool_chunk": args.pool_chunk,
                               "realistic_in_linear_light": args.photos_in_linear_light},
             "loss": args.loss, "init": Path(args.init).name if args.init else None,
-            "init_width": init_width,
+            "init_width": init_width, "only_jpeg": args.only_jpeg,
             "batch": args.batch, "lr": args.lr, "seed": args.seed, "steps": progress.step,
             "minutes": round(progress.elapsed / 60.0, 2),
             "validation": {"pairs": len(val_pool), "seed": VALIDATION_SEED,
