@@ -29,9 +29,9 @@ WEIGHTS_NAME = "refiner.pt"
 #: The refiner of deconvolutions in linear light (``linear_light=True``: photographs), trained on
 #: pairs whose camera-pipeline half was deconvolved so (``--photos-in-linear-light``).
 PHOTO_WEIGHTS_NAME = "refiner_photo.pt"
-#: The refiner of JPEG-compressed images (deconvolved as they are): wider (32 channels), trained
-#: on the same pairs from the default one's weights, it cleans up more of what a camera pipeline
-#: leaves and smooths more of what a clean image keeps (benchmarks/results/blind_refiner_w32.md).
+#: The refiner of JPEG-compressed images (deconvolved as they are): the default one widened to 32
+#: channels, trained on the same pairs, then on those with a JPEG input alone (``--only-jpeg``);
+#: on clean images it would smooth what the deconvolution restored (blind_refiner_w32.md).
 JPEG_WEIGHTS_NAME = "refiner_jpeg.pt"
 METADATA_NAME = "refiner.json"
 #: Blocks of a large image are refined separately with this halo: more than the network's
