@@ -11,12 +11,9 @@ gray <= 2.5 s; non-blind IRC-Net 5 x 2 on 512 x 512 gray <= 0.5 s.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 from _common import arguments, machine, median_time, save
-from PIL import Image
 from skimage import data
 
 from napari_motion_deblur import blur, deblur, deconvolve
@@ -24,7 +21,7 @@ from napari_motion_deblur.estimation.api import estimate_with_confidence
 from napari_motion_deblur.estimation.camera_model import camera_check
 from napari_motion_deblur.estimation.motionnet import get_motionnet, predict
 from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
-from napari_motion_deblur.physics.compression import jpeg_evidence
+from napari_motion_deblur.physics.compression import jpeg_evidence, jpeg_round_trip
 from napari_motion_deblur.physics.degradation import strong_shake_field
 from napari_motion_deblur.physics.noise import noise_sigma
 from napari_motion_deblur.physics.operators import NonUniformBlur
@@ -53,7 +50,7 @@ def main():
     checked, confidence = cepstral_check(y, raw, cepstra=cepstra)
     deconvolved = deconvolve(y, used, settings=blind)
     jpeg_refiner = load_refiner(compressed=True)
-    jpeg = jpeg_90(y)
+    jpeg = jpeg_round_trip(y, 90)
     steps = {
         "Motion-Net, 4 passes": lambda: predict(get_motionnet(torch.device("cpu")), y, "cpu",
                                                 passes=4),
@@ -103,13 +100,6 @@ def main():
     save("blind_speed", {"machine": machine(args.threads), "runs": RUNS, "steps": timings,
                          "deconvolve": operators, "operator_accuracy": accuracy},
          "\n".join(lines))
-
-
-def jpeg_90(image: np.ndarray) -> np.ndarray:
-    """``image`` saved as a JPEG of quality 90 and read back (float32 in [0, 1])."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
-    return np.asarray(Image.open(buffer), np.float32) / 255.0
 
 
 def operator_accuracy(sharp: np.ndarray) -> dict[str, tuple[float, float]]:

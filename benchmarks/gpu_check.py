@@ -89,10 +89,12 @@ def main():
         if IRCNet().streams(shape):
             keep = node_filters.KEEP_NODES
             node_filters.KEEP_NODES = 10**9  # the stored-spectra loop, for comparison
-            rows[f"IRC-Net 5x2, nodes, stored spectra, {name}"] = timed(
-                lambda b=blurred, f=field: deconvolve(b, f, device="cuda", operator="nodes"),
-                args.runs)
-            node_filters.KEEP_NODES = keep
+            try:
+                rows[f"IRC-Net 5x2, nodes, stored spectra, {name}"] = timed(
+                    lambda b=blurred, f=field: deconvolve(b, f, device="cuda", operator="nodes"),
+                    args.runs)
+            finally:
+                node_filters.KEEP_NODES = keep
         profiles.append(profile(lambda b=blurred, f=field: deconvolve(
             b, f, device="cuda", operator="nodes"), f"IRC-Net 5x2, nodes, {name}"))
         rows[f"IRC-Net 5x2, exact, solver pcg, {name}"] = timed(

@@ -18,15 +18,13 @@ equals ``deconvolve(..., refine=True)``, tests/test_refiner.py).
 
 from __future__ import annotations
 
-import io as bytes_io
-
 import numpy as np
 import torch
 from _common import CROP, arguments, load_set12, machine, psnr, save, ssim
-from PIL import Image
 
 from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation.api import estimate_with_confidence
+from napari_motion_deblur.physics.compression import jpeg_round_trip
 from napari_motion_deblur.physics.kernels import odd_square
 from napari_motion_deblur.physics.operators import Convolution
 from napari_motion_deblur.settings import DeblurSettings
@@ -35,14 +33,6 @@ from napari_motion_deblur.solvers.refiner import refine
 SIDE = 256
 VARIANTS = {"gaussian": (0.01, None), "poisson": ("poisson", None), "jpeg75": (0.02, 75)}
 PHOTONS, READ_NOISE = 1000.0, 0.002
-
-
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buffer = bytes_io.BytesIO()
-    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(
-        buffer, format="JPEG", quality=quality)
-    buffer.seek(0)
-    return np.asarray(Image.open(buffer), dtype=np.float32) / 255.0
 
 
 def observe(sharp, psf, sigma, quality, seed):
@@ -57,7 +47,7 @@ def observe(sharp, psf, sigma, quality, seed):
         blurred = blurred + rng.normal(0, sigma, blurred.shape)
     blurred = np.clip(blurred, 0, 1).astype(np.float32)
     if quality is not None:
-        blurred = _jpeg(blurred, quality)
+        blurred = jpeg_round_trip(blurred, quality)
     inner = (slice(CROP, -CROP), slice(CROP, -CROP))
     return blurred[inner], np.ascontiguousarray(sharp[inner])
 

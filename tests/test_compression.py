@@ -3,24 +3,16 @@ crop put the block grid, and not in an image that was never compressed."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import skimage.data
-from PIL import Image
 
 from napari_motion_deblur.physics.compression import (
     JPEG_THRESHOLD,
     jpeg_evidence,
+    jpeg_round_trip,
     looks_jpeg_compressed,
 )
-
-
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
-    return np.asarray(Image.open(buffer), np.float32) / 255.0
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +24,13 @@ def photo():
 @pytest.mark.parametrize("offset", [0, 3, 5])
 def test_a_decoded_jpeg_is_recognised_wherever_its_block_grid_sits(photo, quality, offset):
     gray = photo.mean(axis=-1)
-    decoded = _jpeg(gray, quality)[offset:, offset:]  # a crop moves the 8-px grid
+    decoded = jpeg_round_trip(gray, quality)[offset:, offset:]  # a crop moves the 8-px grid
     assert jpeg_evidence(decoded) > JPEG_THRESHOLD
     assert looks_jpeg_compressed(decoded)
 
 
 def test_a_colour_jpeg_is_recognised_through_its_luminance(photo):
-    assert looks_jpeg_compressed(_jpeg(photo, 90)[2:, 5:])
+    assert looks_jpeg_compressed(jpeg_round_trip(photo, 90)[2:, 5:])
 
 
 def test_images_never_compressed_are_not(photo):

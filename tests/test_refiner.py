@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import skimage.data
 import torch
-from PIL import Image
 
 from napari_motion_deblur import deconvolve
 from napari_motion_deblur.motion import MotionField
+from napari_motion_deblur.physics.compression import jpeg_round_trip
 from napari_motion_deblur.physics.synthesis import blur
 from napari_motion_deblur.settings import DeblurSettings, DeconvolutionSettings
 from napari_motion_deblur.solvers import refiner as refiner_module
@@ -114,9 +112,7 @@ def test_deconvolve_refines_the_last_stage_only_when_asked(camera):
 def test_jpeg_compressed_inputs_are_refined_by_the_jpeg_refiner(camera):
     field = MotionField.uniform(camera.shape, 11.0, 60.0)
     blurry = blur(camera, field, noise_sigma=0.01, seed=0)
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(blurry * 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
-    decoded = np.asarray(Image.open(buffer), np.float32)[3:, 5:] / 255.0  # the grid moved
+    decoded = jpeg_round_trip(blurry, 90)[3:, 5:]  # the grid moved
     cropped = MotionField(field.length[3:, 5:], field.angle[3:, 5:])
     settings = DeconvolutionSettings(stages=2, iterations=1, device="cpu")
     plain = deconvolve(decoded, cropped, settings=settings)
@@ -128,9 +124,7 @@ def test_jpeg_compressed_inputs_are_refined_by_the_jpeg_refiner(camera):
 
 
 def test_only_pairs_with_a_jpeg_input_are_kept_for_the_jpeg_refiner(camera):
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(camera * 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
-    decoded = np.asarray(Image.open(buffer), np.float32) / 255.0
+    decoded = jpeg_round_trip(camera, 90)
     pool = np.stack([np.stack([camera, blurry, camera, camera]) for blurry in (camera, decoded)])
     kept = training.jpeg_pairs(pool)
     assert kept.shape == (1, *pool.shape[1:]) and np.array_equal(kept[0], pool[1])

@@ -1,4 +1,5 @@
-"""Whether an image went through JPEG compression (a camera's or an editor's), from its pixels.
+"""JPEG compression: whether an image went through it (a camera's or an editor's), from its
+pixels alone, and a round trip through it (:func:`jpeg_round_trip`, for test data).
 
 JPEG stores each 8 x 8 block's DCT coefficients as multiples of a quantization step; decoding
 adds only the rounding of the pixels to 8 bits (a coefficient error of ~0.3 in 0-255 units). So
@@ -6,7 +7,7 @@ on the block grid the decoded image's low-frequency DCT coefficients still sit n
 of their step, while an image that was never compressed has them anywhere. :func:`jpeg_evidence`
 searches the 64 grid offsets (a crop moves the grid) and the steps 2-12 (qualities from about
 50 to 95) for that regularity, measured as the mean of ``cos(2 pi c / step)`` over the
-coefficients ``c`` larger than the step (1 for exact multiples, about 0 for no regularity),
+coefficients ``c`` above 3/4 of the step (1 for exact multiples, about 0 for no regularity),
 averaged over the five lowest AC frequencies. On the held-out inputs of ``benchmarks/blind.py``
 (140-px crops) those never compressed score 0.11-0.26 and those through JPEG 90 0.47-0.71
 (``python benchmarks/jpeg_detection.py --tuning``, ``results/jpeg_detection_tuning.md``).
@@ -14,7 +15,10 @@ averaged over the five lowest AC frequencies. On the held-out inputs of ``benchm
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+from PIL import Image
 from scipy.fft import dctn
 
 #: Evidence above which an image counts as JPEG-compressed: the middle of the gap between the
@@ -27,7 +31,7 @@ _MIN_COEFFICIENTS = 100
 _COEFFICIENTS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0))  # the lowest AC frequencies
 _LUMA = np.array([0.299, 0.587, 0.114])  # JPEG's Y of an RGB image
 
-__all__ = ["JPEG_THRESHOLD", "jpeg_evidence", "looks_jpeg_compressed"]
+__all__ = ["JPEG_THRESHOLD", "jpeg_evidence", "jpeg_round_trip", "looks_jpeg_compressed"]
 
 
 def jpeg_evidence(image) -> float:
@@ -42,9 +46,10 @@ def jpeg_evidence(image) -> float:
     Returns
     -------
     float
-        In [-1, 1]: the best mean ``cos(2 pi c / step)`` over grid offsets, steps and the three
-        lowest AC coefficients; above :data:`JPEG_THRESHOLD` for a JPEG-compressed image. 0 for
-        an image too small to hold enough blocks.
+        In [0, 1]: over the grid offsets, the best mean over the five lowest AC frequencies of
+        each one's best mean ``cos(2 pi c / step)`` over the steps; above
+        :data:`JPEG_THRESHOLD` for a JPEG-compressed image. 0 for an image too small to hold
+        enough blocks.
     """
     img = image if hasattr(image, "shape") else np.asarray(image)  # reads the window only
     h, w = img.shape[:2]
@@ -68,7 +73,7 @@ def jpeg_evidence(image) -> float:
 
 def _regularity(coefficients: np.ndarray) -> float:
     """The best mean ``cos(2 pi c / step)`` over the steps, on the coefficients above each."""
-    counted = np.abs(coefficients)[None, :] > 0.75 * _STEPS
+    counted = np.abs(coefficients)[None, :] > 0.75 * _STEPS  # near zero, any step fits
     counts = counted.sum(axis=1)
     cosines = np.where(counted, np.cos(2.0 * np.pi * coefficients[None, :] / _STEPS), 0.0)
     means = cosines.sum(axis=1) / np.maximum(counts, 1)
@@ -79,3 +84,13 @@ def _regularity(coefficients: np.ndarray) -> float:
 def looks_jpeg_compressed(image) -> bool:
     """Whether :func:`jpeg_evidence` exceeds :data:`JPEG_THRESHOLD`."""
     return jpeg_evidence(image) > JPEG_THRESHOLD
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` (floats in [0, 1], (H, W) or (H, W, 3)) saved as an 8-bit JPEG of ``quality``
+    and read back: float32 in [0, 1]."""
+    data = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(data).save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    return np.asarray(Image.open(buffer), dtype=np.float32) / 255.0

@@ -18,13 +18,12 @@ clipped highlights are in it too), so the PSNR measures deblurring, not tone map
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from ..motion import MotionField
+from .compression import jpeg_round_trip
 from .reference import ReferenceBlur, linear_path
 from .srgb import linear_to_srgb, srgb_to_linear
 from .synthesis import field_from_displacement
@@ -93,14 +92,6 @@ class Observation:
     settings: dict
 
 
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    data = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(data).save(buffer, format="JPEG", quality=int(quality))
-    buffer.seek(0)
-    return np.asarray(Image.open(buffer), dtype=np.float32) / 255.0
-
-
 def degrade(sharp: np.ndarray, field: MotionField, seed: int, realistic: bool = False,
             sigma: float = 0.01, crop: int = 20) -> Observation:
     """Blur ``sharp`` with ``field`` through the exact operator and observe it.
@@ -142,7 +133,7 @@ def degrade(sharp: np.ndarray, field: MotionField, seed: int, realistic: bool = 
     gain = float(np.clip(1.0 / max(level, 1e-3), 1.0, 3.0))
     blurred = np.clip(blurred * gain, 0.0, None)
     noisy = rng.poisson(blurred * photons) / photons + rng.normal(0.0, read_noise, blurred.shape)
-    observed = _jpeg(linear_to_srgb(np.clip(noisy, 0.0, 1.0)), 90)
+    observed = jpeg_round_trip(linear_to_srgb(np.clip(noisy, 0.0, 1.0)), 90)
     reference = linear_to_srgb(np.clip(linear * gain, 0.0, 1.0)).astype(np.float32)
     settings = {"variant": "realistic", "bend": bend, "clip_fraction": clip_fraction,
                 "gain": gain, "photons": photons, "read_noise": read_noise, "jpeg_quality": 90}

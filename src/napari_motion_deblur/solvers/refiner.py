@@ -100,9 +100,9 @@ class Refiner(nn.Module):
 _CONCATENATED = ("dec2.0.0.weight", "dec1.0.0.weight")
 
 
-def _old_channels(name: str, dim_old: int, dim_new: int) -> torch.Tensor:
+def _old_channels(dim_old: int, dim_new: int, concatenated: bool = False) -> torch.Tensor:
     """Where a narrower refiner's channels sit along one dimension of a wider one's tensor."""
-    if name in _CONCATENATED:
+    if concatenated:
         half_old, half_new = dim_old // 2, dim_new // 2
         return torch.cat([torch.arange(half_old), half_new + torch.arange(half_old)])
     return torch.arange(dim_old)
@@ -130,8 +130,8 @@ def widened(model: Refiner, width: int, seed: int = 0) -> Refiner:
             continue
         transposed = isinstance(wide.get_submodule(name.rsplit(".", 1)[0]), nn.ConvTranspose2d)
         out_dim, in_dim = (1, 0) if transposed else (0, 1)
-        rows = _old_channels("", old.shape[out_dim], new.shape[out_dim])
-        cols = _old_channels(name, old.shape[in_dim], new.shape[in_dim])
+        rows = _old_channels(old.shape[out_dim], new.shape[out_dim])
+        cols = _old_channels(old.shape[in_dim], new.shape[in_dim], name in _CONCATENATED)
         if transposed:
             new[:, rows] = 0.0
             new[cols[:, None], rows[None, :]] = old
