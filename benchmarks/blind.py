@@ -165,6 +165,17 @@ def _chain_nocamera(blurred, raw):
     return deblur(blurred, settings=settings)
 
 
+def _chain_fine_camera(blurred, raw):
+    """``deblur()`` with the camera model at full resolution only
+    (``EstimationSettings(camera_coarse=False)``): the chain shipped before the half-resolution
+    cepstra were added for long motions."""
+    defaults = DeblurSettings()
+    settings = defaults.replace(
+        estimation=defaults.estimation.replace(camera_coarse=False, device="cpu"),
+        deconvolution=defaults.deconvolution.replace(device="cpu"))
+    return deblur(blurred, settings=settings)
+
+
 def _pcg_settings(refine: bool) -> DeblurSettings:
     defaults = DeblurSettings()
     return defaults.replace(
@@ -236,6 +247,7 @@ CHAINS = {
     "deblur": _chain_deblur,
     "norefine": _chain_norefine,
     "nocamera": _chain_nocamera,
+    "finecamera": _chain_fine_camera,
     "candidate": _chain_candidate,
     "candidate_x4": _chain_candidate_x4,
     "weights": _chain_weights,

@@ -57,6 +57,8 @@ def main():
         "cepstral check": lambda: cepstral_check(y, raw),
         "camera model (fit, pooled cepstra, scale and turn search)":
             lambda: camera_check(y, checked, confidence, cepstra=cepstra),
+        "camera model with the half-resolution cepstra (used for long motions)":
+            lambda: camera_check(y, checked, confidence, cepstra=cepstra, multiscale_from=0.0),
         "noise level": lambda: noise_sigma(y),
         "IRC-Net 5x2, blind settings (node operator, auto TV)":
             lambda: deconvolve(y, used, settings=blind),

@@ -7,8 +7,10 @@ import pytest
 import skimage.data
 
 from napari_motion_deblur.estimation.camera_model import (
+    MULTISCALE_FROM,
     PooledCepstra,
     SimilarityMotion,
+    block_mean,
     camera_check,
     fit_similarity,
 )
@@ -104,9 +106,11 @@ def test_shared_cepstra_give_the_same_results_and_refuse_another_grid(camera):
 
 
 def test_camera_is_a_validated_estimation_setting():
-    assert EstimationSettings().camera is True
+    assert EstimationSettings().camera is True and EstimationSettings().camera_coarse is True
     with pytest.raises(ValueError, match="camera must be True or False"):
         EstimationSettings(camera=1)
+    with pytest.raises(ValueError, match="camera_coarse must be True or False"):
+        EstimationSettings(camera_coarse="no")
 
 
 def test_the_estimate_carries_what_the_camera_model_found(camera):
@@ -125,3 +129,48 @@ def test_the_estimate_carries_what_the_camera_model_found(camera):
     off = estimate_with_confidence(blurred, settings=EstimationSettings(
         device="cpu", passes=1, camera=False))
     assert off.camera is None and off.field != estimate.field
+
+
+def test_block_means_average_whole_blocks_only():
+    image = np.arange(35, dtype=np.float64).reshape(5, 7)
+    out = block_mean(image, 2)
+    assert out.shape == (2, 3)
+    assert out[0, 0] == np.mean([0, 1, 7, 8]) and out[1, 2] == np.mean([18, 19, 25, 26])
+    assert np.array_equal(block_mean(image, 1), image)
+
+
+def test_coarse_cepstra_read_the_motion_at_its_coarse_length(camera):
+    img = camera[:256, :256].astype(np.float64)
+    motion = SimilarityMotion(14 - 6j, 0j, 256.0)  # uniform: positions do not matter
+    coarse = PooledCepstra(img, downscale=2)
+    assert coarse.score(motion) == pytest.approx(
+        PooledCepstra(block_mean(img, 2)).score(motion.turned(0.5)), abs=1e-12)
+    centres = coarse.centres * coarse.size  # in the image's pixels
+    assert centres.real.min() > 0 and centres.real.max() < 255
+    assert centres.imag.min() > 0 and centres.imag.max() < 255
+
+
+def test_the_coarse_cepstra_confirm_a_long_uniform_blur_that_full_resolution_cannot(camera):
+    img = camera[100:356, 60:316]
+    truth = MotionField.uniform(img.shape, 32.0, 20.0)
+    blurred = degrade(img, truth, seed=4, crop=0).blurred
+    guess = MotionField.uniform(img.shape, 24.0, 22.0)  # long enough for the coarse cepstra
+    assert guess.length.min() >= MULTISCALE_FROM
+    zeros = np.zeros(img.shape, np.float32)
+    field, confidence, fit = camera_check(blurred, guess, zeros)
+    assert fit.accepted and np.abs(field.length - 32.0).max() <= 2.0
+    assert _angle_gap(field.angle, 20.0).max() <= 3.0 and np.all(confidence == 1.0)
+    fine = camera_check(blurred, guess, zeros, downscales=(1,))[2]
+    coarse_only = camera_check(blurred, guess, zeros, downscales=(1, 2), multiscale_from=0.0)
+    assert coarse_only[2].refined == fit.refined
+    assert not fine.accepted and fine.margin > -3.0
+
+
+def test_short_motions_use_full_resolution_only(camera):
+    img = camera[:256, :256]
+    blurred = degrade(img, MotionField.uniform(img.shape, 12.0, 70.0), seed=3, crop=0).blurred
+    guess = MotionField.uniform(img.shape, 10.0, 65.0)
+    zeros = np.zeros(img.shape, np.float32)
+    shipped = camera_check(blurred, guess, zeros)
+    fine = camera_check(blurred, guess, zeros, downscales=(1,))
+    assert shipped[2] == fine[2] and np.array_equal(shipped[0].length, fine[0].length)

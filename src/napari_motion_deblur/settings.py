@@ -219,6 +219,10 @@ class EstimationSettings:
         the estimate, scale and turn it to the image's pooled cepstral evidence, and use it
         where that evidence is clear and the estimate agrees
         (:mod:`~napari_motion_deblur.estimation.camera_model`). Fitted per estimation tile.
+    camera_coarse : bool
+        Where the fitted camera motion is long (median streak >= 22 px), the camera model also
+        reads the cepstra of the image at half resolution, which resolve long streaks that
+        128-px patches cannot (default on; False: full resolution only, as before this option).
     """
 
     method: str = "motionnet"
@@ -228,12 +232,13 @@ class EstimationSettings:
     tile: int | str | None = "auto"
     memory_budget: float = DEFAULT_MEMORY_BUDGET
     camera: bool = True
+    camera_coarse: bool = True
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         check_passes(self.passes)
-        for name in ("check", "camera"):
+        for name in ("check", "camera", "camera_coarse"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         check_tiling(self.tile, self.memory_budget)

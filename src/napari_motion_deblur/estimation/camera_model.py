@@ -15,7 +15,9 @@ uniform over it. :func:`camera_check` therefore
 2. scales and turns that motion as a whole (``c D``, ``|c|`` in 0.6-1.6, ``arg c`` within
    +-10 degrees) to where the cepstra of all 128-px patches, pooled, dip deepest: each patch's
    cepstrum is read at the streak the motion predicts at its centre, so every patch adds its
-   evidence, even where its own dip is too weak to confirm it alone;
+   evidence, even where its own dip is too weak to confirm it alone; where the fitted motion
+   is long, the pooled cepstra of the image at half resolution add theirs (a long streak's
+   spectral zeros lie too close together for a 128-px patch);
 3. keeps the result only where the evidence is clear (the pooled dip against the same motion
    turned by 30 and 90 degrees) and the estimate fits one camera motion at all (residual), and
    there only at pixels whose estimate agrees with it, so moving objects keep their own
@@ -55,6 +57,13 @@ AGREE_PX = 3.0
 AGREE_RELATIVE = 0.5
 SCALES = np.round(np.arange(0.6, 1.6001, 0.02), 2)
 TURNS = np.arange(-10.0, 10.001, 1.0)
+#: The resolutions whose pooled cepstra are summed (1: the image; 2: its 2 x 2 block means),
+#: the coarser ones only where the fitted motion's median streak is at least
+#: ``MULTISCALE_FROM`` px: a 128-px patch resolves long streaks poorly (its dip can fall at
+#: half the length), while coarse patches, spanning 256 px, blur a varying motion
+#: (``benchmarks/blind_knobs.py --grid long``, held-out images).
+DOWNSCALES = (1, 2)
+MULTISCALE_FROM = 22.0
 _FIT_SAMPLES = 4000
 _RANSAC_TRIALS = 300
 
@@ -146,12 +155,29 @@ def fit_similarity(field: MotionField, seed: int = 0) -> tuple[SimilarityMotion,
     return motion, float(residual)
 
 
+def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """``image`` averaged over ``factor`` x ``factor`` blocks (a remainder at the edge dropped)."""
+    h, w = (n - n % factor for n in image.shape)
+    return image[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+
+
 class PooledCepstra:
     """The cepstra of an image's overlapping patches, each as robust z-scores over its streak
-    annulus, read at the streaks a camera motion predicts (:meth:`score`)."""
+    annulus, read at the streaks a camera motion predicts (:meth:`score`).
+
+    With ``downscale`` f > 1 the cepstra are those of the image averaged over f x f blocks
+    (``cepstra`` is then ignored), read at the motion's streaks shrunk f times: a 128-px patch
+    there spans 128 f px of the image and resolves streaks up to f times longer, where the
+    full-resolution patch holds too few of the long streak's spectral zeros to show them.
+    Positions and motions stay in the image's pixels."""
 
     def __init__(self, lum: np.ndarray, cepstra: tuple | None = None,
-                 patch: int = SPECTRAL_PATCH, stride: int = SPECTRAL_STRIDE):
+                 patch: int = SPECTRAL_PATCH, stride: int = SPECTRAL_STRIDE,
+                 downscale: int = 1):
+        self.downscale = int(downscale)
+        if self.downscale > 1:
+            lum = block_mean(np.asarray(lum, np.float64), self.downscale)
+            cepstra = None
         lum, patch, stride = _geometry(lum, patch, stride)
         rows, cols, raw = (check_cepstra(lum.shape, patch, stride, cepstra)
                            if cepstra is not None else patch_cepstra(lum, patch, stride))
@@ -167,13 +193,16 @@ class PooledCepstra:
         self.scores = scores.reshape(-1, *scores.shape[-2:])
         centres_r = np.asarray(rows, np.float64) + (patch - 1) / 2.0
         centres_c = np.asarray(cols, np.float64) + (patch - 1) / 2.0
-        self.size = float(max(lum.shape))
-        self.centres = ((centres_c[None] + 1j * centres_r[:, None]) / self.size).ravel()
+        # positions and displacements in the full image's pixels (a block's centre)
+        f = self.downscale
+        self.size = float(max(lum.shape)) * f
+        self.centres = (((centres_c[None] + 0.5) * f - 0.5
+                         + 1j * ((centres_r[:, None] + 0.5) * f - 0.5)) / self.size).ravel()
 
     def score(self, motion: SimilarityMotion) -> float:
         """Mean z-score of the cepstra at the motion's streaks (negative: a dip); a patch whose
         streak is too short or too long for it to see adds 0."""
-        d = motion.displacement(self.centres)
+        d = motion.displacement(self.centres) / self.downscale
         travel = np.abs(d)
         seen = np.flatnonzero((travel >= 1.5) & (travel <= self.max_travel))
         if seen.size == 0:
@@ -201,25 +230,35 @@ class CameraFit:
     accepted: bool
 
 
-def refine_motion(cepstra: PooledCepstra, motion: SimilarityMotion
+def pooled_score(cepstra, motion: SimilarityMotion) -> float:
+    """The score of ``motion`` (:meth:`PooledCepstra.score`) summed over ``cepstra``, one
+    :class:`PooledCepstra` or several (e.g. of the image at two resolutions)."""
+    if isinstance(cepstra, PooledCepstra):
+        return cepstra.score(motion)
+    return float(sum(c.score(motion) for c in cepstra))
+
+
+def refine_motion(cepstra, motion: SimilarityMotion, scales=SCALES
                   ) -> tuple[SimilarityMotion, float, float]:
     """The scaled and turned ``motion`` whose pooled cepstral dip is deepest, its score and its
-    margin over the same motion turned by 90 and +-30 degrees."""
+    margin over the same motion turned by 90 and +-30 degrees (``cepstra``: one
+    :class:`PooledCepstra` or several, their scores summed)."""
     best, best_score = motion, np.inf
-    for scale in SCALES:
+    for scale in scales:
         for turn in TURNS:
             candidate = motion.turned(scale * np.exp(1j * np.radians(turn)))
-            value = cepstra.score(candidate)
+            value = pooled_score(cepstra, candidate)
             if value < best_score:
                 best, best_score = candidate, value
-    null = np.mean([cepstra.score(best.turned(np.exp(1j * np.radians(a))))
+    null = np.mean([pooled_score(cepstra, best.turned(np.exp(1j * np.radians(a))))
                     for a in (90.0, 30.0, -30.0)])
     return best, float(best_score), float(best_score - null)
 
 
 def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
                  cepstra: tuple | None = None, min_margin: float = MIN_MARGIN,
-                 max_residual: float = MAX_RESIDUAL
+                 max_residual: float = MAX_RESIDUAL, downscales=DOWNSCALES, scales=SCALES,
+                 multiscale_from: float = MULTISCALE_FROM
                  ) -> tuple[MotionField, np.ndarray, CameraFit]:
     """Replace ``field`` by one refined camera motion where that motion is clear and agrees.
 
@@ -235,6 +274,12 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
         The image's unsmoothed patch cepstra ``(rows, cols, values)`` if already computed.
     min_margin, max_residual : float
         Acceptance (see the module notes).
+    downscales : tuple of int
+        The resolutions whose pooled cepstra are summed (:class:`PooledCepstra`'s
+        ``downscale``), the coarser ones only where the fitted motion's median streak is at
+        least ``multiscale_from`` px.
+    scales : array_like
+        The factors on the fitted motion's length that are searched.
 
     Returns
     -------
@@ -248,8 +293,10 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
     if field.shape != lum.shape:
         raise ValueError(f"field shape {field.shape} differs from the image's {lum.shape}")
     fitted, residual = fit_similarity(field)
-    pooled = PooledCepstra(lum, cepstra)
-    refined, score, margin = refine_motion(pooled, fitted)
+    if np.median(fitted.field(field.shape).length) < multiscale_from:
+        downscales = (1,)
+    pooled = [PooledCepstra(lum, cepstra if f == 1 else None, downscale=f) for f in downscales]
+    refined, score, margin = refine_motion(pooled, fitted, scales)
     accepted = bool(residual <= max_residual and margin <= -min_margin)
     fit = CameraFit(fitted, refined, residual, score, margin, accepted)
     if not accepted:

@@ -1,0 +1,191 @@
+"""How ``deblur()`` treats its estimate: length rule, TV weight and camera gate, held out.
+
+On the held-out Train400 split of ``blind.py --tuning`` (the same cases and seeds: both
+variants, three field kinds, moderate and severe), each case is estimated once (Motion-Net, the
+cepstral check; the camera model's pooled cepstra kept), then deconvolved as ``deblur()`` does
+(IRC-Net 5 x 2, the TV weight from the confidence, the learned refiner chosen by
+``deconvolve``) under each setting:
+
+* ``scale`` S: unconfirmed lengths times S (``length_scale``, shipped 0.7);
+* ``long A-B`` S: the same, but the factor rises from S to 1 between unconfirmed lengths of
+  A and B px (Motion-Net's long streaks are already too short);
+* ``tv`` M: the TV weight's two bases times M;
+* the camera model (:data:`CAMERAS`): its acceptance margin (shipped 3), its pooled
+  cepstra at the image's resolution and at half of it, summed, and a wider scale search.
+
+``--grid treatment`` varies the first three, ``--grid camera`` the camera model.
+
+Reported per variant and half: mean PSNR gain over the blurry input and how many cases end
+below it.
+
+    python benchmarks/blind_knobs.py [--grid treatment|camera] [--data ../shared/data] [--images 24]
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from _common import psnr, save
+from blind import KINDS, SETS, VARIANTS, by_halves, centre_crop, held_out_arguments
+
+from napari_motion_deblur.deconvolution import deconvolve
+from napari_motion_deblur.estimation.api import MotionEstimate
+from napari_motion_deblur.estimation.camera_model import camera_check
+from napari_motion_deblur.estimation.motionnet import get_motionnet, luminance, predict
+from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
+from napari_motion_deblur.motion import MAX_LENGTH, MotionField
+from napari_motion_deblur.physics.degradation import degrade
+from napari_motion_deblur.settings import DEFAULT_PASSES, DeblurSettings
+
+#: The camera model's options (see ``camera_check``): acceptance margin, the resolutions whose
+#: pooled cepstra are summed, the scales searched.
+WIDE = np.round(np.arange(0.6, 2.2001, 0.02), 2)
+CAMERAS = {
+    "1 res": {"downscales": (1,)},  # the camera model before the half resolution was added
+    "margin 2": {"downscales": (1,), "min_margin": 2.0},
+    "margin 2.5": {"downscales": (1,), "min_margin": 2.5},
+    "margin 3.5": {"downscales": (1,), "min_margin": 3.5},
+    "margin 4": {"downscales": (1,), "min_margin": 4.0},
+    "2 res, margin 3": {"downscales": (1, 2), "multiscale_from": 0.0},
+    "2 res, margin 4": {"downscales": (1, 2), "multiscale_from": 0.0,
+                        "min_margin": 4.0},
+    "2 res, margin 5": {"downscales": (1, 2), "multiscale_from": 0.0,
+                        "min_margin": 5.0},
+    "2 res, margin 6": {"downscales": (1, 2), "multiscale_from": 0.0,
+                        "min_margin": 6.0},
+    "2 res wide, margin 4": {"downscales": (1, 2), "multiscale_from": 0.0,
+                             "min_margin": 4.0, "scales": WIDE},
+    "2 res wide, margin 5": {"downscales": (1, 2), "multiscale_from": 0.0,
+                             "min_margin": 5.0, "scales": WIDE},
+    "half res, margin 3": {"downscales": (2,), "multiscale_from": 0.0},
+    "2 res from 18 px, margin 3": {"downscales": (1, 2), "multiscale_from": 18.0},
+    "2 res from 18 px, margin 5": {"downscales": (1, 2), "multiscale_from": 18.0,
+                                   "min_margin": 5.0},
+    "2 res wide from 18 px, margin 3": {"downscales": (1, 2), "multiscale_from": 18.0,
+                                        "scales": WIDE},
+    "2 res from 22 px, margin 3 (shipped)": {"downscales": (1, 2), "multiscale_from": 22.0},
+    "2 res from 22 px, margin 5": {"downscales": (1, 2), "multiscale_from": 22.0,
+                                   "min_margin": 5.0},
+}
+#: (name, length rule, scale, TV factor, camera); rule "long A-B" (see the notes)
+GRIDS = {
+    "treatment": (
+        ("shipped before (1 res)", "scale", 0.7, 1.0, "1 res"),
+        ("scale 0.6", "scale", 0.6, 1.0, "1 res"),
+        ("scale 0.8", "scale", 0.8, 1.0, "1 res"),
+        ("scale 0.9", "scale", 0.9, 1.0, "1 res"),
+        ("long 15-25, 0.7", "long 15-25", 0.7, 1.0, "1 res"),
+        ("long 18-30, 0.7", "long 18-30", 0.7, 1.0, "1 res"),
+        ("long 22-30, 0.7", "long 22-30", 0.7, 1.0, "1 res"),
+        ("long 18-30, 0.6", "long 18-30", 0.6, 1.0, "1 res"),
+        ("tv x0.5", "scale", 0.7, 0.5, "1 res"),
+        ("tv x0.7", "scale", 0.7, 0.7, "1 res"),
+        ("tv x1.4", "scale", 0.7, 1.4, "1 res"),
+        ("margin 2", "scale", 0.7, 1.0, "margin 2"),
+        ("margin 2.5", "scale", 0.7, 1.0, "margin 2.5"),
+        ("margin 3.5", "scale", 0.7, 1.0, "margin 3.5"),
+        ("margin 4", "scale", 0.7, 1.0, "margin 4"),
+    ),
+    "camera": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
+                    if name not in ("margin 2", "margin 2.5") and " from " not in name),
+    "long": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
+                  if name == "1 res" or " from " in name),
+}
+SETTINGS = GRIDS["treatment"]
+
+
+def length_factor(rule: str, scale: float, length: np.ndarray) -> np.ndarray:
+    """The factor on unconfirmed lengths under ``rule`` (see the module notes)."""
+    if rule == "scale":
+        return np.full_like(length, scale)
+    low, high = (float(x) for x in rule.split()[1].split("-"))
+    rise = np.clip((length - low) / (high - low), 0.0, 1.0)
+    return scale + (1.0 - scale) * rise
+
+
+def used_field(estimate: MotionEstimate, rule: str, scale: float) -> MotionField:
+    factor = length_factor(rule, scale, estimate.field.length)
+    factor = factor + (1.0 - factor) * estimate.confidence
+    return MotionField(np.minimum(estimate.field.length * factor, MAX_LENGTH),
+                       estimate.field.angle)
+
+
+def run_case(sharp, kind, max_length, variant, seed, net, settings=SETTINGS):
+    field = KINDS[kind](sharp.shape[:2], np.random.default_rng(seed), max_length=max_length)
+    obs = degrade(sharp, field, seed, realistic=variant == "realistic")
+    blurred, truth = obs.blurred, obs.sharp
+    lum = np.clip(luminance(blurred[..., None] if blurred.ndim == 2 else blurred), 0, 1)
+    raw = predict(net, lum, "cpu", passes=DEFAULT_PASSES)
+    cepstra = patch_cepstra(lum)
+    checked, confidence = cepstral_check(lum, raw, cepstra=cepstra)
+    base_psnr = psnr(blurred, truth)
+    row = {"kind": kind, "variant": variant, "psnr_blurry": base_psnr}
+    estimates = {}
+    for name, rule, scale, tv, camera in settings:
+        if camera not in estimates:
+            estimates[camera] = MotionEstimate(*camera_check(lum, checked, confidence,
+                                                             cepstra=cepstra,
+                                                             **CAMERAS[camera])[:2])
+        estimate = estimates[camera]
+        blind = DeblurSettings()
+        blind = blind.replace(confirmed_base=blind.confirmed_base * tv,
+                              deconvolution=blind.deconvolution.replace(
+                                  base=blind.deconvolution.base * tv, device="cpu"))
+        config = blind.deconvolution_for(estimate.confidence)
+        result = deconvolve(blurred, used_field(estimate, rule, scale), settings=config)
+        row[name] = psnr(result, truth) - base_psnr
+    return row
+
+
+def table(title, rows, settings=SETTINGS):
+    lines = [f"\n### {title}\n", "| setting | " + " | ".join(
+        f"{v} gain | {v} below blurry" for v in VARIANTS) + " |",
+        "|---|" + "---|---|" * len(VARIANTS)]
+    for name, *_ in settings:
+        cells = []
+        for variant in VARIANTS:
+            sel = [r[name] for r in rows if r["variant"] == variant]
+            cells += [f"{np.mean(sel):+.2f} dB", f"{sum(g < 0 for g in sel)} / {len(sel)}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main(argv=None):
+    def extend(parser):
+        parser.add_argument("--first", type=int, default=0)
+        parser.add_argument("--grid", choices=list(GRIDS), default="treatment")
+
+    args, images = held_out_arguments(__doc__.splitlines()[0], 24, argv, extend=extend)
+    settings = GRIDS[args.grid]
+    images = images[args.first : args.first + args.images]
+    net = get_motionnet("cpu")
+    rows, start = [], time.time()
+    for s, (set_name, max_length) in enumerate(SETS.items()):
+        for i, image in enumerate(images, start=args.first):
+            sharp = centre_crop(image)
+            for k, kind in enumerate(KINDS):
+                for v, variant in enumerate(VARIANTS):
+                    seed = 200000 + 10000 * s + 100 * i + 10 * k + v  # blind.py --tuning's
+                    row = run_case(sharp, kind, max_length, variant, seed, net, settings)
+                    rows.append({**row, "set": set_name, "image": i,
+                                 "half": "choose" if i < args.images // 2 else "check"})
+            print(f"{set_name} image {i + 1}/{len(images)} ({time.time() - start:.0f} s): "
+                  + " ".join(f"{n} {np.mean([r[n] for r in rows[-6:]]):+.2f}"
+                             for n, *_ in settings), flush=True)
+    lines = ["# Blind deblurring's treatment of the estimate (held-out Train400 images)\n",
+             __doc__.split("\n\n")[1].replace("\n", " ") + "\n",
+             "Gain: mean PSNR over the blurry input (dB)."]
+    lines += by_halves(lambda title, sel: table(title, sel, settings), rows, args.images)
+    save(f"blind_knobs_{args.grid}",
+         {"settings": [list(s) for s in settings],
+          "cameras": {name: {k: (list(v) if isinstance(v, tuple) else
+                                 [float(x) for x in v] if isinstance(v, np.ndarray) else v)
+                             for k, v in CAMERAS[name].items()} for name in
+                      dict.fromkeys(s[4] for s in settings)},
+          "cases": rows},
+         "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
