@@ -13,12 +13,17 @@ cepstral check; the camera model's pooled cepstra kept), then deconvolved as ``d
 * the camera model (:data:`CAMERAS`): its acceptance margin (shipped 3), its pooled
   cepstra at the image's resolution and at half of it, summed, and a wider scale search.
 
-``--grid treatment`` varies the first three, ``--grid camera`` the camera model.
+``--grid treatment`` varies the first three, ``--grid camera`` and ``--grid long`` the camera
+model, ``--grid passes`` Motion-Net's test-time passes (2, 4, 8); ``--grid oracle`` measures
+what is left: the true lengths, angles or field in place of the estimate's, and the best
+factor on the unconfirmed lengths per case (0.8-1.25 x the shipped 0.7), chosen with the sharp
+image.
 
 Reported per variant and half: mean PSNR gain over the blurry input and how many cases end
 below it.
 
-    python benchmarks/blind_knobs.py [--grid treatment|camera] [--data ../shared/data] [--images 24]
+    python benchmarks/blind_knobs.py [--grid treatment|camera|long|passes|oracle]
+                                     [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from napari_motion_deblur.motion import MAX_LENGTH, MotionField
 from napari_motion_deblur.physics.degradation import degrade
 from napari_motion_deblur.settings import DEFAULT_PASSES, DeblurSettings
 
+SHIPPED = "2 res from 22 px, margin 3 (shipped)"
 #: The camera model's options (see ``camera_check``): acceptance margin, the resolutions whose
 #: pooled cepstra are summed, the scales searched.
 WIDE = np.round(np.arange(0.6, 2.2001, 0.02), 2)
@@ -64,11 +70,12 @@ CAMERAS = {
                                    "min_margin": 5.0},
     "2 res wide from 18 px, margin 3": {"downscales": (1, 2), "multiscale_from": 18.0,
                                         "scales": WIDE},
-    "2 res from 22 px, margin 3 (shipped)": {"downscales": (1, 2), "multiscale_from": 22.0},
+    SHIPPED: {},  # camera_check's defaults: downscales (1, 2) from 22 px, margin 3
     "2 res from 22 px, margin 5": {"downscales": (1, 2), "multiscale_from": 22.0,
                                    "min_margin": 5.0},
 }
-#: (name, length rule, scale, TV factor, camera); rule "long A-B" (see the notes)
+#: (name, length rule, scale, TV factor, camera[, Motion-Net passes]); rule "long A-B" (see
+#: the notes)
 GRIDS = {
     "treatment": (
         ("shipped before (1 res)", "scale", 0.7, 1.0, "1 res"),
@@ -91,6 +98,17 @@ GRIDS = {
                     if name not in ("margin 2", "margin 2.5") and " from " not in name),
     "long": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
                   if name == "1 res" or " from " in name),
+    # What is left: the shipped chain with the true lengths, angles or field, and with every
+    # unconfirmed length times a factor F (ORACLE_FACTORS; the table adds the best per case)
+    # Motion-Net's test-time passes (the settings' optional sixth entry; default 4)
+    "passes": (("shipped", "scale", 0.7, 1.0, SHIPPED),
+               *((f"{p} passes", "scale", 0.7, 1.0, SHIPPED, p)
+                 for p in (2, 8))),
+    "oracle": (("shipped", "scale", 0.7, 1.0, SHIPPED),
+               *((f"factor {f:g}", "scale", round(0.7 * f, 4), 1.0,
+                  SHIPPED) for f in (0.8, 0.9, 1.1, 1.25)),
+               *((rule, rule, 0.7, 1.0, SHIPPED)
+                 for rule in ("true lengths", "true angles", "true field"))),
 }
 SETTINGS = GRIDS["treatment"]
 
@@ -104,7 +122,15 @@ def length_factor(rule: str, scale: float, length: np.ndarray) -> np.ndarray:
     return scale + (1.0 - scale) * rise
 
 
-def used_field(estimate: MotionEstimate, rule: str, scale: float) -> MotionField:
+def used_field(estimate: MotionEstimate, rule: str, scale: float,
+               truth: MotionField) -> MotionField:
+    true_length = np.minimum(truth.length, MAX_LENGTH)
+    if rule.startswith("true"):  # oracles: the true lengths, angles or both
+        shipped = used_field(estimate, "scale", scale, truth)
+        return MotionField(true_length if rule in ("true field", "true lengths")
+                           else shipped.length,
+                           truth.angle if rule in ("true field", "true angles")
+                           else shipped.angle)
     factor = length_factor(rule, scale, estimate.field.length)
     factor = factor + (1.0 - factor) * estimate.confidence
     return MotionField(np.minimum(estimate.field.length * factor, MAX_LENGTH),
@@ -116,29 +142,43 @@ def run_case(sharp, kind, max_length, variant, seed, net, settings=SETTINGS):
     obs = degrade(sharp, field, seed, realistic=variant == "realistic")
     blurred, truth = obs.blurred, obs.sharp
     lum = np.clip(luminance(blurred[..., None] if blurred.ndim == 2 else blurred), 0, 1)
-    raw = predict(net, lum, "cpu", passes=DEFAULT_PASSES)
     cepstra = patch_cepstra(lum)
-    checked, confidence = cepstral_check(lum, raw, cepstra=cepstra)
     base_psnr = psnr(blurred, truth)
     row = {"kind": kind, "variant": variant, "psnr_blurry": base_psnr}
-    estimates = {}
-    for name, rule, scale, tv, camera in settings:
-        if camera not in estimates:
-            estimates[camera] = MotionEstimate(*camera_check(lum, checked, confidence,
-                                                             cepstra=cepstra,
-                                                             **CAMERAS[camera])[:2])
-        estimate = estimates[camera]
+    checked, estimates = {}, {}
+    for name, rule, scale, tv, camera, *more in settings:
+        passes = more[0] if more else DEFAULT_PASSES
+        if passes not in checked:
+            raw = predict(net, lum, "cpu", passes=passes)
+            checked[passes] = cepstral_check(lum, raw, cepstra=cepstra)
+        if (passes, camera) not in estimates:
+            estimates[passes, camera] = MotionEstimate(*camera_check(
+                lum, *checked[passes], cepstra=cepstra, **CAMERAS[camera])[:2])
+        estimate = estimates[passes, camera]
         blind = DeblurSettings()
         blind = blind.replace(confirmed_base=blind.confirmed_base * tv,
                               deconvolution=blind.deconvolution.replace(
                                   base=blind.deconvolution.base * tv, device="cpu"))
         config = blind.deconvolution_for(estimate.confidence)
-        result = deconvolve(blurred, used_field(estimate, rule, scale), settings=config)
+        result = deconvolve(blurred, used_field(estimate, rule, scale, obs.field),
+                            settings=config)
         row[name] = psnr(result, truth) - base_psnr
     return row
 
 
+def with_best_factor(rows, settings):
+    """``rows`` with the best of the shipped and ``factor`` settings per case (an oracle: it
+    is chosen with the sharp image), when the grid has them."""
+    factors = [name for name, *_ in settings if name.startswith("factor")]
+    if not factors:
+        return rows, settings
+    best = [{**r, "best factor per case": max(r[n] for n in ["shipped", *factors])}
+            for r in rows]
+    return best, (*settings, ("best factor per case",))
+
+
 def table(title, rows, settings=SETTINGS):
+    rows, settings = with_best_factor(rows, settings)
     lines = [f"\n### {title}\n", "| setting | " + " | ".join(
         f"{v} gain | {v} below blurry" for v in VARIANTS) + " |",
         "|---|" + "---|---|" * len(VARIANTS)]

@@ -166,6 +166,15 @@ def test_the_coarse_cepstra_confirm_a_long_uniform_blur_that_full_resolution_can
     assert not fine.accepted and fine.margin > -3.0
 
 
+def test_coarse_cepstra_of_a_tiny_image_see_nothing_and_do_not_fail(camera):
+    img = camera[:20, :24]
+    guess = MotionField.uniform(img.shape, 30.0, 10.0)
+    zeros = np.zeros(img.shape, np.float32)
+    field, confidence, fit = camera_check(img, guess, zeros, multiscale_from=0.0)
+    assert PooledCepstra(img, downscale=2).score(fit.fitted) == 0.0
+    assert field.shape == img.shape and confidence.min() >= 0.0 and confidence.max() <= 1.0
+
+
 def test_short_motions_use_full_resolution_only(camera):
     img = camera[:256, :256]
     blurred = degrade(img, MotionField.uniform(img.shape, 12.0, 70.0), seed=3, crop=0).blurred

@@ -276,8 +276,10 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
         Acceptance (see the module notes).
     downscales : tuple of int
         The resolutions whose pooled cepstra are summed (:class:`PooledCepstra`'s
-        ``downscale``), the coarser ones only where the fitted motion's median streak is at
-        least ``multiscale_from`` px.
+        ``downscale``; 1 must be among them to use ``cepstra``).
+    multiscale_from : float
+        The coarser resolutions are used only where the fitted motion's median streak is at
+        least this long (px); shorter motions are judged at full resolution alone.
     scales : array_like
         The factors on the fitted motion's length that are searched.
 
