@@ -13,6 +13,7 @@ from napari_motion_deblur.estimation.camera_model import (
     block_mean,
     camera_check,
     fit_similarity,
+    median_streak,
 )
 from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
@@ -129,6 +130,16 @@ def test_the_estimate_carries_what_the_camera_model_found(camera):
     off = estimate_with_confidence(blurred, settings=EstimationSettings(
         device="cpu", passes=1, camera=False))
     assert off.camera is None and off.field != estimate.field
+
+
+def test_the_median_streak_of_a_motion_matches_its_field():
+    motion = SimilarityMotion(6 + 2j, 9 - 14j, 180.0)
+    shape = (150, 180)  # small: every pixel, as the field's own lengths
+    assert median_streak(motion, shape) == pytest.approx(
+        float(np.median(motion.field(shape).length)), abs=1e-4)
+    big = SimilarityMotion(6 + 2j, 9 - 14j, 1500.0)
+    assert median_streak(big, (1200, 1500)) == pytest.approx(
+        float(np.median(big.field((1200, 1500)).length)), rel=0.01)
 
 
 def test_block_means_average_whole_blocks_only():

@@ -155,6 +155,14 @@ def fit_similarity(field: MotionField, seed: int = 0) -> tuple[SimilarityMotion,
     return motion, float(residual)
 
 
+def median_streak(motion: SimilarityMotion, shape) -> float:
+    """The median streak length (px, uncapped) of ``motion`` over an image of ``shape``: over
+    every pixel up to 512 x 512, over a regular grid of at least that many pixels beyond."""
+    step = max(1, min(shape) // 512)
+    return float(np.median(np.abs(motion.displacement(_positions(shape, motion.size, step))))
+                 + 1.0)
+
+
 def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     """``image`` averaged over ``factor`` x ``factor`` blocks (a remainder at the edge dropped)."""
     h, w = (n - n % factor for n in image.shape)
@@ -277,11 +285,11 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
     downscales : tuple of int
         The resolutions whose pooled cepstra are summed (:class:`PooledCepstra`'s
         ``downscale``; 1 must be among them to use ``cepstra``).
+    scales : array_like
+        The factors on the fitted motion's length that are searched.
     multiscale_from : float
         The coarser resolutions are used only where the fitted motion's median streak is at
         least this long (px); shorter motions are judged at full resolution alone.
-    scales : array_like
-        The factors on the fitted motion's length that are searched.
 
     Returns
     -------
@@ -295,7 +303,7 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
     if field.shape != lum.shape:
         raise ValueError(f"field shape {field.shape} differs from the image's {lum.shape}")
     fitted, residual = fit_similarity(field)
-    if np.median(fitted.field(field.shape).length) < multiscale_from:
+    if median_streak(fitted, field.shape) < multiscale_from:
         downscales = (1,)
     pooled = [PooledCepstra(lum, cepstra if f == 1 else None, downscale=f) for f in downscales]
     refined, score, margin = refine_motion(pooled, fitted, scales)
