@@ -166,12 +166,24 @@ def _chain_nocamera(blurred, raw):
 
 
 def _chain_fine_camera(blurred, raw):
-    """``deblur()`` with the camera model at full resolution only
-    (``EstimationSettings(camera_coarse=False)``): the chain shipped before the half-resolution
-    cepstra were added for long motions."""
+    """``deblur()`` with the camera model at full resolution and in 128-px patches only
+    (``EstimationSettings(camera_coarse=False, camera_fine=False)``): the chain shipped before
+    the half-resolution cepstra were added for long motions."""
     defaults = DeblurSettings()
     settings = defaults.replace(
-        estimation=defaults.estimation.replace(camera_coarse=False, device="cpu"),
+        estimation=defaults.estimation.replace(camera_coarse=False, camera_fine=False,
+                                               device="cpu"),
+        deconvolution=defaults.deconvolution.replace(device="cpu"))
+    return deblur(blurred, settings=settings)
+
+
+def _chain_single_patch(blurred, raw):
+    """``deblur()`` with the camera model's 128-px patches alone
+    (``EstimationSettings(camera_fine=False)``): the chain shipped before the 64- and 96-px
+    patches were added."""
+    defaults = DeblurSettings()
+    settings = defaults.replace(
+        estimation=defaults.estimation.replace(camera_fine=False, device="cpu"),
         deconvolution=defaults.deconvolution.replace(device="cpu"))
     return deblur(blurred, settings=settings)
 
@@ -248,6 +260,7 @@ CHAINS = {
     "norefine": _chain_norefine,
     "nocamera": _chain_nocamera,
     "finecamera": _chain_fine_camera,
+    "singlepatch": _chain_single_patch,
     "candidate": _chain_candidate,
     "candidate_x4": _chain_candidate_x4,
     "weights": _chain_weights,

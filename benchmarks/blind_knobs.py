@@ -13,16 +13,16 @@ cepstral check; the camera model's pooled cepstra kept), then deconvolved as ``d
 * the camera model (:data:`CAMERAS`): its acceptance margin (shipped 3), its pooled
   cepstra at the image's resolution and at half of it, summed, and a wider scale search.
 
-``--grid treatment`` varies the first three, ``--grid camera`` and ``--grid long`` the camera
-model, ``--grid passes`` Motion-Net's test-time passes (2, 4, 8); ``--grid oracle`` measures
-what is left: the true lengths, angles or field in place of the estimate's, and the best
-factor on the unconfirmed lengths per case (0.8-1.25 x the shipped 0.7), chosen with the sharp
-image.
+``--grid treatment`` varies the first three; ``--grid camera``, ``--grid long`` and
+``--grid patches`` (smaller patches' pooled cepstra added) the camera model; ``--grid passes``
+Motion-Net's test-time passes (2, 4, 8); ``--grid oracle`` measures what is left: the true
+lengths, angles or field in place of the estimate's, and the best factor on the unconfirmed
+lengths per case (0.8-1.25 x the shipped 0.7), chosen with the sharp image.
 
 Reported per variant and half: mean PSNR gain over the blurry input and how many cases end
 below it.
 
-    python benchmarks/blind_knobs.py [--grid treatment|camera|long|passes|oracle]
+    python benchmarks/blind_knobs.py [--grid treatment|camera|long|patches|passes|oracle]
                                      [--data ../shared/data]
 """
 
@@ -36,43 +36,50 @@ from blind import KINDS, SETS, VARIANTS, by_halves, centre_crop, held_out_argume
 
 from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation.api import MotionEstimate
-from napari_motion_deblur.estimation.camera_model import camera_check
+from napari_motion_deblur.estimation.camera_model import SINGLE_PATCH, camera_check
 from napari_motion_deblur.estimation.motionnet import get_motionnet, luminance, predict
 from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
 from napari_motion_deblur.physics.degradation import degrade
 from napari_motion_deblur.settings import DEFAULT_PASSES, DeblurSettings
 
-SHIPPED = "2 res from 22 px, margin 3 (shipped)"
+SHIPPED = "2 res from 22 px, margin 3 (shipped before the small patches)"
+BEFORE = "shipped (before the small patches)"  # the chain the oracle and passes grids vary
 #: The camera model's options (see ``camera_check``): acceptance margin, the resolutions whose
 #: pooled cepstra are summed, the scales searched.
 WIDE = np.round(np.arange(0.6, 2.2001, 0.02), 2)
 CAMERAS = {
-    "1 res": {"downscales": (1,)},  # the camera model before the half resolution was added
-    "margin 2": {"downscales": (1,), "min_margin": 2.0},
-    "margin 2.5": {"downscales": (1,), "min_margin": 2.5},
-    "margin 3.5": {"downscales": (1,), "min_margin": 3.5},
-    "margin 4": {"downscales": (1,), "min_margin": 4.0},
-    "2 res, margin 3": {"downscales": (1, 2), "multiscale_from": 0.0},
-    "2 res, margin 4": {"downscales": (1, 2), "multiscale_from": 0.0,
+    # the camera model before the half resolution was added
+    "1 res": {**SINGLE_PATCH, "downscales": (1,)},
+    "margin 2": {**SINGLE_PATCH, "downscales": (1,), "min_margin": 2.0},
+    "margin 2.5": {**SINGLE_PATCH, "downscales": (1,), "min_margin": 2.5},
+    "margin 3.5": {**SINGLE_PATCH, "downscales": (1,), "min_margin": 3.5},
+    "margin 4": {**SINGLE_PATCH, "downscales": (1,), "min_margin": 4.0},
+    "2 res, margin 3": {**SINGLE_PATCH, "downscales": (1, 2), "multiscale_from": 0.0},
+    "2 res, margin 4": {**SINGLE_PATCH, "downscales": (1, 2), "multiscale_from": 0.0,
                         "min_margin": 4.0},
-    "2 res, margin 5": {"downscales": (1, 2), "multiscale_from": 0.0,
+    "2 res, margin 5": {**SINGLE_PATCH, "downscales": (1, 2), "multiscale_from": 0.0,
                         "min_margin": 5.0},
-    "2 res, margin 6": {"downscales": (1, 2), "multiscale_from": 0.0,
+    "2 res, margin 6": {**SINGLE_PATCH, "downscales": (1, 2), "multiscale_from": 0.0,
                         "min_margin": 6.0},
-    "2 res wide, margin 4": {"downscales": (1, 2), "multiscale_from": 0.0,
+    "2 res wide, margin 4": {**SINGLE_PATCH, "downscales": (1, 2), "multiscale_from": 0.0,
                              "min_margin": 4.0, "scales": WIDE},
-    "2 res wide, margin 5": {"downscales": (1, 2), "multiscale_from": 0.0,
+    "2 res wide, margin 5": {**SINGLE_PATCH, "downscales": (1, 2), "multiscale_from": 0.0,
                              "min_margin": 5.0, "scales": WIDE},
-    "half res, margin 3": {"downscales": (2,), "multiscale_from": 0.0},
-    "2 res from 18 px, margin 3": {"downscales": (1, 2), "multiscale_from": 18.0},
-    "2 res from 18 px, margin 5": {"downscales": (1, 2), "multiscale_from": 18.0,
+    "half res, margin 3": {**SINGLE_PATCH, "downscales": (2,), "multiscale_from": 0.0},
+    "2 res from 18 px, margin 3": {**SINGLE_PATCH, "downscales": (1, 2), "multiscale_from": 18.0},
+    "2 res from 18 px, margin 5": {**SINGLE_PATCH, "downscales": (1, 2), "multiscale_from": 18.0,
                                    "min_margin": 5.0},
-    "2 res wide from 18 px, margin 3": {"downscales": (1, 2), "multiscale_from": 18.0,
-                                        "scales": WIDE},
-    SHIPPED: {},  # camera_check's defaults: downscales (1, 2) from 22 px, margin 3
-    "2 res from 22 px, margin 5": {"downscales": (1, 2), "multiscale_from": 22.0,
+    "2 res wide from 18 px, margin 3": {**SINGLE_PATCH, "downscales": (1, 2),
+                                        "multiscale_from": 18.0, "scales": WIDE},
+    SHIPPED: {**SINGLE_PATCH},  # downscales (1, 2) from 22 px, 128-px patches, margin 3
+    "2 res from 22 px, margin 5": {**SINGLE_PATCH, "downscales": (1, 2), "multiscale_from": 22.0,
                                    "min_margin": 5.0},
+    "+ 64-px patches": {"patches": (128, 64), "min_margin": 3.0},
+    "+ 64-px patches, margin 3.5": {"patches": (128, 64), "min_margin": 3.5},
+    "+ 64- and 96-px patches, margin 4 (shipped)": {"patches": (128, 64, 96),
+                                                    "min_margin": 4.0},
+    "+ 64- and 96-px patches, margin 5": {"patches": (128, 64, 96), "min_margin": 5.0},
 }
 #: (name, length rule, scale, TV factor, camera[, Motion-Net passes]); rule "long A-B" (see
 #: the notes)
@@ -95,16 +102,19 @@ GRIDS = {
         ("margin 4", "scale", 0.7, 1.0, "margin 4"),
     ),
     "camera": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
-                    if name not in ("margin 2", "margin 2.5") and " from " not in name),
+                    if name not in ("margin 2", "margin 2.5") and " from " not in name
+                    and not name.startswith("+ ")),
     "long": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
                   if name == "1 res" or " from " in name),
+    "patches": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
+                     if name == SHIPPED or name.startswith("+ ")),
     # What is left: the shipped chain with the true lengths, angles or field, and with every
     # unconfirmed length times a factor F (ORACLE_FACTORS; the table adds the best per case)
     # Motion-Net's test-time passes (the settings' optional sixth entry; default 4)
-    "passes": (("shipped", "scale", 0.7, 1.0, SHIPPED),
+    "passes": ((BEFORE, "scale", 0.7, 1.0, SHIPPED),
                *((f"{p} passes", "scale", 0.7, 1.0, SHIPPED, p)
                  for p in (2, 8))),
-    "oracle": (("shipped", "scale", 0.7, 1.0, SHIPPED),
+    "oracle": ((BEFORE, "scale", 0.7, 1.0, SHIPPED),
                *((f"factor {f:g}", "scale", round(0.7 * f, 4), 1.0,
                   SHIPPED) for f in (0.8, 0.9, 1.1, 1.25)),
                *((rule, rule, 0.7, 1.0, SHIPPED)
@@ -172,7 +182,7 @@ def with_best_factor(rows, settings):
     factors = [name for name, *_ in settings if name.startswith("factor")]
     if not factors:
         return rows, settings
-    best = [{**r, "best factor per case": max(r[n] for n in ["shipped", *factors])}
+    best = [{**r, "best factor per case": max(r[n] for n in [settings[0][0], *factors])}
             for r in rows]
     return best, (*settings, ("best factor per case",))
 

@@ -6,14 +6,17 @@ import numpy as np
 import pytest
 import skimage.data
 
+from napari_motion_deblur.estimation.api import estimate_with_confidence
 from napari_motion_deblur.estimation.camera_model import (
     MULTISCALE_FROM,
+    SINGLE_PATCH,
     PooledCepstra,
     SimilarityMotion,
     block_mean,
     camera_check,
     fit_similarity,
     median_streak,
+    pooled_score,
 )
 from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
@@ -171,10 +174,11 @@ def test_the_coarse_cepstra_confirm_a_long_uniform_blur_that_full_resolution_can
     field, confidence, fit = camera_check(blurred, guess, zeros)
     assert fit.accepted and np.abs(field.length - 32.0).max() <= 2.0
     assert _angle_gap(field.angle, 20.0).max() <= 3.0 and np.all(confidence == 1.0)
-    fine = camera_check(blurred, guess, zeros, downscales=(1,))[2]
     coarse_only = camera_check(blurred, guess, zeros, downscales=(1, 2), multiscale_from=0.0)
     assert coarse_only[2].refined == fit.refined
-    assert not fine.accepted and fine.margin > -3.0
+    for patches in ({}, SINGLE_PATCH):  # full resolution alone: too weak to accept
+        assert not camera_check(blurred, guess, zeros, downscales=(1,), **patches)[2].accepted
+    assert camera_check(blurred, guess, zeros, downscales=(1,), **SINGLE_PATCH)[2].margin > -3.0
 
 
 def test_coarse_cepstra_of_a_tiny_image_see_nothing_and_do_not_fail(camera):
@@ -194,3 +198,25 @@ def test_short_motions_use_full_resolution_only(camera):
     shipped = camera_check(blurred, guess, zeros)
     fine = camera_check(blurred, guess, zeros, downscales=(1,))
     assert shipped[2] == fine[2] and np.array_equal(shipped[0].length, fine[0].length)
+
+
+def test_pooled_scores_of_several_patch_sizes_add_up(camera):
+    img = camera[:200, :200]
+    motion = SimilarityMotion(9 + 4j, 2 - 3j, 200.0)
+    parts = [PooledCepstra(img, patch=p, stride=p // 4) for p in (128, 64)]
+    assert pooled_score(parts, motion) == pytest.approx(sum(c.score(motion) for c in parts))
+    assert pooled_score(parts[0], motion) == parts[0].score(motion)
+
+
+@pytest.mark.parametrize("coarse, fine", [(True, True), (False, False), (True, False)])
+def test_the_estimation_settings_choose_the_camera_models_cepstra(camera, coarse, fine):
+    img = camera[40:232, 60:252]
+    blurred = degrade(img, MotionField.uniform(img.shape, 26.0, 60.0), seed=6, crop=0).blurred
+    settings = EstimationSettings(device="cpu", passes=1, camera_coarse=coarse, camera_fine=fine)
+    estimate = estimate_with_confidence(blurred, settings=settings)
+    lum = np.clip(blurred, 0.0, 1.0)
+    checked = cepstral_check(lum, estimate_with_confidence(
+        blurred, settings=settings.replace(check=False)).field, cepstra=patch_cepstra(lum))
+    expected = camera_check(lum, *checked, downscales=(1, 2) if coarse else (1,),
+                            **({} if fine else SINGLE_PATCH))[2]
+    assert estimate.camera == expected

@@ -223,6 +223,10 @@ class EstimationSettings:
         Where the fitted camera motion is long (median streak >= 22 px), the camera model also
         reads the cepstra of the image at half resolution, which resolve long streaks that
         128-px patches cannot (default on; False: full resolution only, as before this option).
+    camera_fine : bool
+        The camera model also pools the cepstra of 64- and 96-px patches, whose dips a varying
+        motion (strong camera shake) smears less, and then asks for a clearer margin (default
+        on; False: 128-px patches alone, as before this option).
     """
 
     method: str = "motionnet"
@@ -233,12 +237,13 @@ class EstimationSettings:
     memory_budget: float = DEFAULT_MEMORY_BUDGET
     camera: bool = True
     camera_coarse: bool = True
+    camera_fine: bool = True
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         check_passes(self.passes)
-        for name in ("check", "camera", "camera_coarse"):
+        for name in ("check", "camera", "camera_coarse", "camera_fine"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         check_tiling(self.tile, self.memory_budget)

@@ -49,7 +49,7 @@ from .spectral import (
 #: Accept the camera motion only if its pooled cepstral dip beats the turned motions' by this
 #: many robust standard deviations per patch, and if it explains the estimate to within this
 #: share of the estimate's squared displacement.
-MIN_MARGIN = 3.0
+MIN_MARGIN = 4.0
 MAX_RESIDUAL = 0.05
 #: A pixel's estimate agrees with the camera motion within this many px, or this share of the
 #: camera's streak, whichever is larger.
@@ -64,6 +64,13 @@ TURNS = np.arange(-10.0, 10.001, 1.0)
 #: (``benchmarks/blind_knobs.py --grid long``, held-out images).
 DOWNSCALES = (1, 2)
 MULTISCALE_FROM = 22.0
+#: Patch sides (px) of the full-resolution pooled cepstra, summed: 64- and 96-px patches add
+#: evidence where the motion varies within a 128-px patch (strong camera shake), which smears
+#: the larger patch's dip; with them the margin is 4
+#: (``benchmarks/blind_knobs.py --grid patches``, held-out images). ``SINGLE_PATCH``: the
+#: 128-px patches alone, with their margin of 3 (the camera model before).
+PATCHES = (SPECTRAL_PATCH, 64, 96)
+SINGLE_PATCH = {"patches": (SPECTRAL_PATCH,), "min_margin": 3.0}
 _FIT_SAMPLES = 4000
 _RANSAC_TRIALS = 300
 
@@ -266,7 +273,7 @@ def refine_motion(cepstra, motion: SimilarityMotion, scales=SCALES
 def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
                  cepstra: tuple | None = None, min_margin: float = MIN_MARGIN,
                  max_residual: float = MAX_RESIDUAL, downscales=DOWNSCALES, scales=SCALES,
-                 multiscale_from: float = MULTISCALE_FROM
+                 multiscale_from: float = MULTISCALE_FROM, patches=PATCHES
                  ) -> tuple[MotionField, np.ndarray, CameraFit]:
     """Replace ``field`` by one refined camera motion where that motion is clear and agrees.
 
@@ -290,6 +297,10 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
     multiscale_from : float
         The coarser resolutions are used only where the fitted motion's median streak is at
         least this long (px); shorter motions are judged at full resolution alone.
+    patches : tuple of int
+        Patch sides (px) of the full-resolution pooled cepstra (``cepstra``, if given, are
+        those of the default 128-px patches); :data:`SINGLE_PATCH` gives the 128-px patches
+        alone with their margin.
 
     Returns
     -------
@@ -306,6 +317,8 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
     if median_streak(fitted, field.shape) < multiscale_from:
         downscales = (1,)
     pooled = [PooledCepstra(lum, cepstra if f == 1 else None, downscale=f) for f in downscales]
+    pooled += [PooledCepstra(lum, patch=p, stride=p // 4) for p in patches
+               if p != SPECTRAL_PATCH]
     refined, score, margin = refine_motion(pooled, fitted, scales)
     accepted = bool(residual <= max_residual and margin <= -min_margin)
     fit = CameraFit(fitted, refined, residual, score, margin, accepted)
