@@ -13,7 +13,8 @@ uniform over it. :func:`camera_check` therefore
 1. fits a similarity motion to the estimate (sign-free streaks: RANSAC over pairs of pixels,
    then least squares on the inliers);
 2. scales and turns that motion as a whole (``c D``, ``|c|`` in 0.6-1.6, ``arg c`` within
-   +-10 degrees) to where the cepstra of all 128-px patches, pooled, dip deepest: each patch's
+   +-10 degrees) to where the cepstra of all 128-, 96- and 64-px patches, pooled (the
+   smaller ones see less of a varying motion), dip deepest: each patch's
    cepstrum is read at the streak the motion predicts at its centre, so every patch adds its
    evidence, even where its own dip is too weak to confirm it alone; where the fitted motion
    is long, the pooled cepstra of the image at half resolution add theirs (a long streak's
@@ -47,8 +48,8 @@ from .spectral import (
 )
 
 #: Accept the camera motion only if its pooled cepstral dip beats the turned motions' by this
-#: many robust standard deviations per patch, and if it explains the estimate to within this
-#: share of the estimate's squared displacement.
+#: many robust standard deviations per patch (summed over the patch sizes and resolutions),
+#: and if it explains the estimate to within this share of the estimate's squared displacement.
 MIN_MARGIN = 4.0
 MAX_RESIDUAL = 0.05
 #: A pixel's estimate agrees with the camera motion within this many px, or this share of the
@@ -298,9 +299,9 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
         The coarser resolutions are used only where the fitted motion's median streak is at
         least this long (px); shorter motions are judged at full resolution alone.
     patches : tuple of int
-        Patch sides (px) of the full-resolution pooled cepstra (``cepstra``, if given, are
-        those of the default 128-px patches); :data:`SINGLE_PATCH` gives the 128-px patches
-        alone with their margin.
+        Patch sides (px) of the full-resolution pooled cepstra; the 128-px ones (``cepstra``,
+        if given) are always pooled, the others are added. :data:`SINGLE_PATCH` gives the
+        128-px patches alone with their margin.
 
     Returns
     -------
