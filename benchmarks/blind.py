@@ -155,37 +155,29 @@ def _chain_weights(blurred, raw):
         use_weights(CANDIDATE_WEIGHTS["shipped"], device="cpu")
 
 
-def _chain_nocamera(blurred, raw):
-    """``deblur()`` without the camera model (``EstimationSettings(camera=False)``): the
-    chain shipped before it."""
-    defaults = DeblurSettings()
-    settings = defaults.replace(estimation=defaults.estimation.replace(camera=False,
-                                                                       device="cpu"),
-                                deconvolution=defaults.deconvolution.replace(device="cpu"))
-    return deblur(blurred, settings=settings)
+def _chain_estimation(doc: str, **changes):
+    """A chain: ``deblur()`` with these ``EstimationSettings`` changed (everything on the CPU)."""
+    def run(blurred, raw):
+        defaults = DeblurSettings()
+        return deblur(blurred, settings=defaults.replace(
+            estimation=defaults.estimation.replace(device="cpu", **changes),
+            deconvolution=defaults.deconvolution.replace(device="cpu")))
+    run.__doc__ = doc
+    return run
 
 
-def _chain_fine_camera(blurred, raw):
-    """``deblur()`` with the camera model at full resolution and in 128-px patches only
-    (``EstimationSettings(camera_coarse=False, camera_fine=False)``): the chain shipped before
-    the half-resolution cepstra were added for long motions."""
-    defaults = DeblurSettings()
-    settings = defaults.replace(
-        estimation=defaults.estimation.replace(camera_coarse=False, camera_fine=False,
-                                               device="cpu"),
-        deconvolution=defaults.deconvolution.replace(device="cpu"))
-    return deblur(blurred, settings=settings)
-
-
-def _chain_single_patch(blurred, raw):
-    """``deblur()`` with the camera model's 128-px patches alone
-    (``EstimationSettings(camera_fine=False)``): the chain shipped before the 64- and 96-px
-    patches were added."""
-    defaults = DeblurSettings()
-    settings = defaults.replace(
-        estimation=defaults.estimation.replace(camera_fine=False, device="cpu"),
-        deconvolution=defaults.deconvolution.replace(device="cpu"))
-    return deblur(blurred, settings=settings)
+_chain_nocamera = _chain_estimation(
+    "``deblur()`` without the camera model (``EstimationSettings(camera=False)``): the chain "
+    "shipped before it.", camera=False)
+_chain_fine_camera = _chain_estimation(
+    "``deblur()`` with the camera model at full resolution and in 128-px patches only "
+    "(``EstimationSettings(camera_coarse=False, camera_fine=False)``): the chain shipped before "
+    "the half-resolution cepstra were added for long motions.",
+    camera_coarse=False, camera_fine=False)
+_chain_single_patch = _chain_estimation(
+    "``deblur()`` with the camera model's 128-px patches alone "
+    "(``EstimationSettings(camera_fine=False)``): the chain shipped before the 64- and 96-px "
+    "patches were added.", camera_fine=False)
 
 
 def _pcg_settings(refine: bool) -> DeblurSettings:

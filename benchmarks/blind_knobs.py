@@ -32,12 +32,20 @@ import time
 
 import numpy as np
 from _common import psnr, save
-from blind import KINDS, SETS, VARIANTS, by_halves, centre_crop, held_out_arguments
+from blind import (
+    KINDS,
+    SETS,
+    VARIANTS,
+    by_halves,
+    centre_crop,
+    held_out_arguments,
+    luminance_of,
+)
 
 from napari_motion_deblur.deconvolution import deconvolve
 from napari_motion_deblur.estimation.api import MotionEstimate
 from napari_motion_deblur.estimation.camera_model import SINGLE_PATCH, camera_check
-from napari_motion_deblur.estimation.motionnet import get_motionnet, luminance, predict
+from napari_motion_deblur.estimation.motionnet import get_motionnet, predict
 from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
 from napari_motion_deblur.physics.degradation import degrade
@@ -45,8 +53,8 @@ from napari_motion_deblur.settings import DEFAULT_PASSES, DeblurSettings
 
 SHIPPED = "2 res from 22 px, margin 3 (shipped before the small patches)"
 BEFORE = "shipped (before the small patches)"  # the chain the oracle and passes grids vary
-#: The camera model's options (see ``camera_check``): acceptance margin, the resolutions whose
-#: pooled cepstra are summed, the scales searched.
+#: The camera model's options (see ``camera_check``): acceptance margin, the resolutions and
+#: patch sizes whose pooled cepstra are summed, the scales searched.
 WIDE = np.round(np.arange(0.6, 2.2001, 0.02), 2)
 CAMERAS = {
     # the camera model before the half resolution was added
@@ -108,12 +116,12 @@ GRIDS = {
                   if name == "1 res" or " from " in name),
     "patches": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
                      if name == SHIPPED or name.startswith("+ ")),
-    # What is left: the shipped chain with the true lengths, angles or field, and with every
-    # unconfirmed length times a factor F (ORACLE_FACTORS; the table adds the best per case)
     # Motion-Net's test-time passes (the settings' optional sixth entry; default 4)
     "passes": ((BEFORE, "scale", 0.7, 1.0, SHIPPED),
                *((f"{p} passes", "scale", 0.7, 1.0, SHIPPED, p)
                  for p in (2, 8))),
+    # What is left: the chain with the true lengths, angles or field, and with every
+    # unconfirmed length times a factor F (the table adds the best factor per case)
     "oracle": ((BEFORE, "scale", 0.7, 1.0, SHIPPED),
                *((f"factor {f:g}", "scale", round(0.7 * f, 4), 1.0,
                   SHIPPED) for f in (0.8, 0.9, 1.1, 1.25)),
@@ -151,7 +159,7 @@ def run_case(sharp, kind, max_length, variant, seed, net, settings=SETTINGS):
     field = KINDS[kind](sharp.shape[:2], np.random.default_rng(seed), max_length=max_length)
     obs = degrade(sharp, field, seed, realistic=variant == "realistic")
     blurred, truth = obs.blurred, obs.sharp
-    lum = np.clip(luminance(blurred[..., None] if blurred.ndim == 2 else blurred), 0, 1)
+    lum = luminance_of(blurred)
     cepstra = patch_cepstra(lum)
     base_psnr = psnr(blurred, truth)
     row = {"kind": kind, "variant": variant, "psnr_blurry": base_psnr}

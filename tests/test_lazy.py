@@ -55,6 +55,22 @@ def test_lazy_linear_light_equals_the_in_memory_result(problem):
     assert np.abs(expected - plain).max() > 1e-2
 
 
+def test_lazy_refined_jpeg_input_equals_the_in_memory_result(problem):
+    from napari_motion_deblur.physics.compression import jpeg_round_trip, looks_jpeg_compressed
+    from napari_motion_deblur.settings import DeconvolutionSettings
+
+    field, blurred = problem
+    jpeg = jpeg_round_trip(blurred, 90)
+    assert looks_jpeg_compressed(jpeg)
+    config = DeconvolutionSettings(stages=1, iterations=1, tile=204, device="cpu", refine=True)
+    lazy = deconvolve(da.from_array(jpeg, chunks=(300, 300)), field, settings=config)
+    expected = deconvolve(jpeg, field, settings=config)
+    # the refiner's own blocks and the chunks meet at different seams: float noise there
+    np.testing.assert_allclose(lazy.compute(scheduler="threads"), expected, atol=1e-3)
+    plain = deconvolve(jpeg, field, settings=config.replace(jpeg_input=False))
+    assert np.abs(expected - plain).max() > 1e-2  # the JPEG refiner was the one used
+
+
 def test_bad_lazy_input_is_refused_before_computing(problem):
     field, blurred = problem
     with pytest.raises(ValueError, match="image must be"):

@@ -179,7 +179,9 @@ def _steps(image, motion_or_psf, config: DeconvolutionSettings, model, snapshots
     for stage, out, k, n in stages:
         if config.refine and stage == config.stages and k == n:
             encoded = source[..., :3] if encoded is None else encoded
-            compressed = not config.linear_light and looks_jpeg_compressed(source)
+            compressed = not config.linear_light and (
+                looks_jpeg_compressed(source) if config.jpeg_input is None
+                else config.jpeg_input)
             out = _refined(out, encoded, target, config, net.inverse_bank.device, compressed)
         if source.shape[-1] == 4:
             out = np.concatenate([out, source[..., 3:]], axis=-1)

@@ -24,12 +24,14 @@ def deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
     The chunks are the tiles of :func:`~napari_motion_deblur.tiling.tile_boxes`, so the result
     equals ``deconvolve(numpy_image, ..., tile=chunk)``. What needs the whole image is settled
     here, before anything is computed: the integer scale of a wide integer type (one pass
-    over the data) and an ``"auto"`` TV weight, measured on the central chunk.
+    over the data), an ``"auto"`` TV weight, measured on the central chunk, and (with
+    ``refine``) whether the input went through JPEG, on the central window.
     """
     import dask.array as da
 
     # here, not at the top: deconvolution imports this module where a dask array comes in
     from .deconvolution import deconvolve, regularization_weight
+    from .physics.compression import looks_jpeg_compressed
     from .physics.srgb import srgb_to_linear
 
     check_image_layout(image.shape, image.dtype)
@@ -51,7 +53,14 @@ def deconvolve_lazy(image, motion_or_psf, config: DeconvolutionSettings):
         if config.linear_light:  # measured where the deconvolution works
             centre = srgb_to_linear(centre)
         regularization = regularization_weight(config, centre)
-    block_settings = config.replace(tile=None, regularization=regularization)
+    jpeg_input = config.jpeg_input
+    if config.refine and not config.linear_light and jpeg_input is None:
+        # the refiner's choice, as in memory: on the whole image's central window (the chunks
+        # would each decide on their own)
+        jpeg_input = looks_jpeg_compressed(planar[..., :3].astype(np.float32)
+                                           / np.float32(scale))
+    block_settings = config.replace(tile=None, regularization=regularization,
+                                    jpeg_input=jpeg_input)
     is_field = isinstance(target, MotionField)
     motion = None
     if isinstance(target, LazyMotionField):  # an estimate of this image: stays lazy

@@ -142,6 +142,11 @@ class DeconvolutionSettings:
         the noise level of ``regularization="auto"`` is measured in linear light too, the
         refiner reads the encoded images). Off for data that is linear already (microscopy,
         raw frames): there it would add a model error.
+    jpeg_input : bool or None
+        With ``refine``: whether the input went through JPEG compression, which selects the
+        refiner trained for such inputs (not with ``linear_light``). None (default) detects it
+        from the pixels (:func:`~napari_motion_deblur.physics.compression.looks_jpeg_compressed`,
+        on the whole image's central window, once per call, also for tiles and dask chunks).
     """
 
     stages: int = 5
@@ -158,6 +163,7 @@ class DeconvolutionSettings:
     solver: str = "irc"
     model: str = "analytic"
     linear_light: bool = False
+    jpeg_input: bool | None = None
 
     def __post_init__(self):
         if not is_count(self.stages, 1, MAX_STAGES):
@@ -190,6 +196,8 @@ class DeconvolutionSettings:
         for name in ("refine", "linear_light"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.jpeg_input is not None and not isinstance(self.jpeg_input, bool):
+            raise ValueError(f"jpeg_input must be None, True or False, got {self.jpeg_input!r}")
         check_tiling(self.tile, self.memory_budget)
         object.__setattr__(self, "device", check_device(self.device))
 
