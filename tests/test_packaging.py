@@ -16,7 +16,8 @@ def test_installed_package_finds_manifest_and_resources():
     package = importlib.resources.files("napari_motion_deblur")
     assert (package / "napari.yaml").is_file()
     assert (package / "resources").is_dir()
-    for weights in ("motionnet.pt", "refiner.pt", "refiner_photo.pt", "ircnet_learned.pt"):
+    for weights in ("motionnet.pt", "refiner.pt", "refiner_photo.pt", "refiner_jpeg.pt",
+                    "ircnet_learned.pt"):
         assert (package / "resources" / weights).is_file()
 
 
@@ -32,7 +33,8 @@ def test_wheel_contains_manifest_and_resources(tmp_path):
     wheel = next(tmp_path.glob("napari_motion_deblur-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "napari_motion_deblur/napari.yaml" in names
-    for weights in ("motionnet.pt", "refiner.pt", "refiner_photo.pt", "ircnet_learned.pt"):
+    for weights in ("motionnet.pt", "refiner.pt", "refiner_photo.pt", "refiner_jpeg.pt",
+                    "ircnet_learned.pt"):
         assert f"napari_motion_deblur/resources/{weights}" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
