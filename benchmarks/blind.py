@@ -173,11 +173,15 @@ _chain_fine_camera = _chain_estimation(
     "``deblur()`` with the camera model at full resolution and in 128-px patches only "
     "(``EstimationSettings(camera_coarse=False, camera_fine=False)``): the chain shipped before "
     "the half-resolution cepstra were added for long motions.",
-    camera_coarse=False, camera_fine=False)
+    camera_coarse=False, camera_fine=False, camera_wide=False)
 _chain_single_patch = _chain_estimation(
     "``deblur()`` with the camera model's 128-px patches alone "
     "(``EstimationSettings(camera_fine=False)``): the chain shipped before the 64- and 96-px "
-    "patches were added.", camera_fine=False)
+    "patches were added.", camera_fine=False, camera_wide=False)
+_chain_no_wide = _chain_estimation(
+    "``deblur()`` without the camera model's wide search of nearly translational motions "
+    "(``EstimationSettings(camera_wide=False)``): the chain shipped before it.",
+    camera_wide=False)
 
 
 def _pcg_settings(refine: bool) -> DeblurSettings:
@@ -253,6 +257,7 @@ CHAINS = {
     "nocamera": _chain_nocamera,
     "finecamera": _chain_fine_camera,
     "singlepatch": _chain_single_patch,
+    "nowide": _chain_no_wide,
     "candidate": _chain_candidate,
     "candidate_x4": _chain_candidate_x4,
     "weights": _chain_weights,

@@ -13,8 +13,9 @@ cepstral check; the camera model's pooled cepstra kept), then deconvolved as ``d
 * the camera model (:data:`CAMERAS`): its acceptance margin (shipped 3), its pooled
   cepstra at the image's resolution and at half of it, summed, and a wider scale search.
 
-``--grid treatment`` varies the first three; ``--grid camera``, ``--grid long`` and
-``--grid patches`` (smaller patches' pooled cepstra added) the camera model; ``--grid passes``
+``--grid treatment`` varies the first three; ``--grid camera``, ``--grid long`` and ``--grid
+patches`` (smaller patches' pooled cepstra added) and ``--grid wide`` (nearly translational
+motions also searched up to 2.4 x with the coarse cepstra) the camera model; ``--grid passes``
 Motion-Net's test-time passes (2, 4, 8); ``--grid oracle`` measures what is left: the true
 lengths, angles or field in place of the estimate's, and the best factor on the unconfirmed
 lengths per case (0.8-1.25 x the shipped 0.7), chosen with the sharp image.
@@ -22,7 +23,7 @@ lengths per case (0.8-1.25 x the shipped 0.7), chosen with the sharp image.
 Reported per variant and half: mean PSNR gain over the blurry input and how many cases end
 below it.
 
-    python benchmarks/blind_knobs.py [--grid treatment|camera|long|patches|passes|oracle]
+    python benchmarks/blind_knobs.py [--grid treatment|camera|long|patches|wide|passes|oracle]
                                      [--data ../shared/data]
 """
 
@@ -52,6 +53,8 @@ from napari_motion_deblur.physics.degradation import degrade
 from napari_motion_deblur.settings import DEFAULT_PASSES, DeblurSettings
 
 SHIPPED = "2 res from 22 px, margin 3 (shipped before the small patches)"
+PATCHES_SHIPPED = "+ 64- and 96-px patches, margin 4 (shipped before the wide search)"
+WIDE_SHIPPED = "+ wide search of nearly translational motions (shipped)"
 BEFORE = "shipped (before the small patches)"  # the chain the oracle and passes grids vary
 #: The camera model's options (see ``camera_check``): acceptance margin, the resolutions and
 #: patch sizes whose pooled cepstra are summed, the scales searched.
@@ -85,10 +88,12 @@ CAMERAS = {
                                    "min_margin": 5.0},
     "+ 64-px patches": {"patches": (128, 64), "min_margin": 3.0},
     "+ 64-px patches, margin 3.5": {"patches": (128, 64), "min_margin": 3.5},
-    "+ 64- and 96-px patches, margin 4 (shipped)": {"patches": (128, 64, 96),
-                                                    "min_margin": 4.0},
+    PATCHES_SHIPPED: {"patches": (128, 64, 96), "min_margin": 4.0},
     "+ 64- and 96-px patches, margin 5": {"patches": (128, 64, 96), "min_margin": 5.0},
 }
+# every camera above without the wide search of nearly translational motions (added later)
+CAMERAS = {name: {"wide_scales": None, **options} for name, options in CAMERAS.items()}
+CAMERAS[WIDE_SHIPPED] = {}  # camera_check's defaults
 #: (name, length rule, scale, TV factor, camera[, Motion-Net passes]); rule "long A-B" (see
 #: the notes)
 GRIDS = {
@@ -115,7 +120,8 @@ GRIDS = {
     "long": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
                   if name == "1 res" or " from " in name),
     "patches": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
-                     if name == SHIPPED or name.startswith("+ ")),
+                     if name == SHIPPED or name.startswith("+ 64")),
+    "wide": tuple((name, "scale", 0.7, 1.0, name) for name in (PATCHES_SHIPPED, WIDE_SHIPPED)),
     # Motion-Net's test-time passes (the settings' optional sixth entry; default 4)
     "passes": ((BEFORE, "scale", 0.7, 1.0, SHIPPED),
                *((f"{p} passes", "scale", 0.7, 1.0, SHIPPED, p)

@@ -10,6 +10,8 @@ from napari_motion_deblur.estimation.api import estimate_with_confidence
 from napari_motion_deblur.estimation.camera_model import (
     MULTISCALE_FROM,
     SINGLE_PATCH,
+    TRANSLATION_SPREAD,
+    WIDE_SCALES,
     PooledCepstra,
     SimilarityMotion,
     block_mean,
@@ -17,6 +19,7 @@ from napari_motion_deblur.estimation.camera_model import (
     fit_similarity,
     median_streak,
     pooled_score,
+    streak_spread,
 )
 from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
@@ -115,6 +118,9 @@ def test_camera_is_a_validated_estimation_setting():
         EstimationSettings(camera=1)
     with pytest.raises(ValueError, match="camera_coarse must be True or False"):
         EstimationSettings(camera_coarse="no")
+    assert EstimationSettings().camera_wide is True
+    with pytest.raises(ValueError, match="camera_wide must be True or False"):
+        EstimationSettings(camera_wide=1)
 
 
 def test_the_estimate_carries_what_the_camera_model_found(camera):
@@ -208,15 +214,52 @@ def test_pooled_scores_of_several_patch_sizes_add_up(camera):
     assert pooled_score(parts[0], motion) == parts[0].score(motion)
 
 
-@pytest.mark.parametrize("coarse, fine", [(True, True), (False, False), (True, False)])
-def test_the_estimation_settings_choose_the_camera_models_cepstra(camera, coarse, fine):
+@pytest.mark.parametrize("coarse, fine, wide", [(True, True, True), (False, False, False),
+                                              (True, False, True), (True, True, False)])
+def test_the_estimation_settings_choose_the_camera_models_cepstra(camera, coarse, fine, wide):
     img = camera[40:232, 60:252]
     blurred = degrade(img, MotionField.uniform(img.shape, 26.0, 60.0), seed=6, crop=0).blurred
-    settings = EstimationSettings(device="cpu", passes=1, camera_coarse=coarse, camera_fine=fine)
+    settings = EstimationSettings(device="cpu", passes=1, camera_coarse=coarse, camera_fine=fine,
+                                  camera_wide=wide)
     estimate = estimate_with_confidence(blurred, settings=settings)
     lum = np.clip(blurred, 0.0, 1.0)
     checked = cepstral_check(lum, estimate_with_confidence(
         blurred, settings=settings.replace(check=False)).field, cepstra=patch_cepstra(lum))
     expected = camera_check(lum, *checked, downscales=(1, 2) if coarse else (1,),
+                            wide_scales=WIDE_SCALES if wide else None,
                             **({} if fine else SINGLE_PATCH))[2]
     assert estimate.camera == expected
+
+
+def test_a_translation_answered_at_half_its_length_is_found_by_the_wide_search(camera):
+    img = camera[100:356, 60:316]
+    truth = MotionField.uniform(img.shape, 30.0, 20.0)
+    blurred = degrade(img, truth, seed=4, crop=0).blurred
+    half = MotionField.uniform(img.shape, 15.0, 24.0)  # Motion-Net's failure on long streaks
+    zeros = np.zeros(img.shape, np.float32)
+    field, confidence, fit = camera_check(blurred, half, zeros)
+    assert fit.wide and fit.accepted and np.all(confidence == 1.0)
+    assert np.abs(field.length - 30.0).max() <= 2.0 and field.length.max() <= MAX_LENGTH
+    assert _angle_gap(field.angle, 20.0).max() <= 3.0
+    usual = camera_check(blurred, half, zeros, wide_scales=None)[2]
+    assert not usual.wide and median_streak(usual.refined, img.shape) < 26.0
+    # without the coarse cepstra there is no wide search
+    assert not camera_check(blurred, half, zeros, downscales=(1,))[2].wide
+
+
+def test_the_wide_search_leaves_varying_motions_and_short_translations_alone(camera):
+    img = camera[:256, :256]
+    shake = strong_shake_field(img.shape, np.random.default_rng(3), max_length=30.0)
+    assert streak_spread(fit_similarity(shake)[0], img.shape) > TRANSLATION_SPREAD
+    blurred = degrade(img, shake, seed=5, crop=0).blurred
+    zeros = np.zeros(img.shape, np.float32)
+    shipped, usual = (camera_check(blurred, shake, zeros, wide_scales=w)
+                      for w in (WIDE_SCALES, None))
+    assert not shipped[2].wide and shipped[2] == usual[2]
+    # a short translation: its double is a weaker dip than itself, never taken
+    short = degrade(img, MotionField.uniform(img.shape, 13.0, 70.0), seed=3, crop=0).blurred
+    guess = MotionField.uniform(img.shape, 13.0, 65.0)
+    fit = camera_check(short, guess, zeros)[2]
+    assert not fit.wide and fit.accepted
+    assert abs(median_streak(fit.refined, img.shape) - 13.0) <= 1.5
+    assert streak_spread(SimilarityMotion(10 + 3j, 0j, 256.0), img.shape) == 0.0

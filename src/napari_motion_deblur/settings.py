@@ -235,6 +235,11 @@ class EstimationSettings:
         The camera model also pools the cepstra of 64- and 96-px patches, whose dips a varying
         motion (strong camera shake) smears less, and then asks for a clearer margin (default
         on; False: 128-px patches alone, as before this option).
+    camera_wide : bool
+        Where the fitted camera motion is nearly a translation, the camera model also searches
+        it at up to 2.4 times its length with the half-resolution cepstra, which finds long
+        streaks that Motion-Net answered at half their length (default on; False: as before
+        this option). Needs ``camera_coarse``.
     """
 
     method: str = "motionnet"
@@ -246,12 +251,13 @@ class EstimationSettings:
     camera: bool = True
     camera_coarse: bool = True
     camera_fine: bool = True
+    camera_wide: bool = True
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         check_passes(self.passes)
-        for name in ("check", "camera", "camera_coarse", "camera_fine"):
+        for name in ("check", "camera", "camera_coarse", "camera_fine", "camera_wide"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         check_tiling(self.tile, self.memory_budget)

@@ -41,7 +41,7 @@ from ..tiling import (
     auto_tile,
     tile_boxes,
 )
-from .camera_model import DOWNSCALES, SINGLE_PATCH, CameraFit, camera_check
+from .camera_model import DOWNSCALES, SINGLE_PATCH, WIDE_SCALES, CameraFit, camera_check
 from .motionnet import get_motionnet, iter_predict, luminance
 from .spectral import cepstral_check, patch_cepstra, spectral_motion
 
@@ -266,6 +266,7 @@ def _plane_steps(lum: np.ndarray, config: EstimationSettings):
         field, confidence, fit = camera_check(
             lum, field, confidence, cepstra=cepstra,
             downscales=DOWNSCALES if config.camera_coarse else (1,),
+            wide_scales=WIDE_SCALES if config.camera_wide else None,
             **({} if config.camera_fine else SINGLE_PATCH))
     estimate = MotionEstimate(field, confidence, fit)
     yield EstimationProgress(steps, steps, "cepstral check and camera model" if config.camera

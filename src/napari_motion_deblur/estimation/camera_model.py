@@ -18,7 +18,9 @@ uniform over it. :func:`camera_check` therefore
    cepstrum is read at the streak the motion predicts at its centre, so every patch adds its
    evidence, even where its own dip is too weak to confirm it alone; where the fitted motion
    is long, the pooled cepstra of the image at half resolution add theirs (a long streak's
-   spectral zeros lie too close together for a 128-px patch);
+   spectral zeros lie too close together for a 128-px patch); a motion that is nearly a
+   translation is also searched at up to 2.4 x with both resolutions (Motion-Net may have
+   answered a long streak at half its length: :data:`TRANSLATION_SPREAD`);
 3. keeps the result only where the evidence is clear (the pooled dip against the same motion
    turned by 30 and 90 degrees) and the estimate fits one camera motion at all (residual), and
    there only at pixels whose estimate agrees with it, so moving objects keep their own
@@ -72,6 +74,20 @@ MULTISCALE_FROM = 22.0
 #: 128-px patches alone, with their margin of 3 (the camera model before).
 PATCHES = (SPECTRAL_PATCH, 64, 96)
 SINGLE_PATCH = {"patches": (SPECTRAL_PATCH,), "min_margin": 3.0}
+#: A fitted motion that is nearly a translation (its streak lengths spread, 10th to 90th
+#: percentile, by at most ``TRANSLATION_SPREAD`` of their median) is also searched at up to
+#: 2.4 times its length with the coarse cepstra: Motion-Net can answer a long streak at half
+#: its length (curved paths, JPEG), too short for the coarse cepstra to be read and beyond
+#: the usual 1.6 x, and such an image's cepstra also dip weakly near half the length. For a
+#: varying motion the coarse patches mix streaks and the wider search lands on the streak's
+#: multiples, so it is not done there. The wider result replaces an accepted usual one only
+#: if that was accepted narrowly (margin above ``CLEAR_MARGIN``: a streak of length L also
+#: dips at 2 L) and its dip is deeper by ``WIDE_GAIN`` on the same cepstra
+#: (``benchmarks/blind_knobs.py --grid wide``, held-out images).
+TRANSLATION_SPREAD = 0.4
+WIDE_SCALES = np.round(np.arange(0.6, 2.4001, 0.02), 2)
+WIDE_GAIN = 2.0
+CLEAR_MARGIN = 6.0
 _FIT_SAMPLES = 4000
 _RANSAC_TRIALS = 300
 
@@ -171,6 +187,15 @@ def median_streak(motion: SimilarityMotion, shape) -> float:
                  + 1.0)
 
 
+def streak_spread(motion: SimilarityMotion, shape) -> float:
+    """How much the streak lengths of ``motion`` vary over an image of ``shape``: their 10th
+    to 90th percentile range over their median (0 for a translation)."""
+    step = max(1, min(shape) // 128)
+    travel = np.abs(motion.displacement(_positions(shape, motion.size, step)))
+    low, median, high = np.percentile(travel, [10, 50, 90])
+    return float((high - low) / max(median, 1e-6))
+
+
 def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     """``image`` averaged over ``factor`` x ``factor`` blocks (a remainder at the edge dropped)."""
     h, w = (n - n % factor for n in image.shape)
@@ -236,7 +261,8 @@ class PooledCepstra:
 class CameraFit:
     """What :func:`camera_check` found: the fitted and the refined motion, the fit's residual,
     the refined motion's pooled score and its margin over the turned motions (negative: the
-    refined motion dips deeper), and whether it was used."""
+    refined motion dips deeper), whether it was used, and whether it came from the wider
+    search of a nearly translational motion."""
 
     fitted: SimilarityMotion
     refined: SimilarityMotion
@@ -244,6 +270,7 @@ class CameraFit:
     score: float
     margin: float
     accepted: bool
+    wide: bool = False
 
 
 def pooled_score(cepstra, motion: SimilarityMotion) -> float:
@@ -271,11 +298,26 @@ def refine_motion(cepstra, motion: SimilarityMotion, scales=SCALES
     return best, float(best_score), float(best_score - null)
 
 
+def _wider(fit: CameraFit, pooled: list, scales, min_margin: float, multiscale_from: float,
+           shape) -> CameraFit:
+    """``fit``, or the wider search's motion (see :data:`TRANSLATION_SPREAD`) where that is
+    long enough for the coarse cepstra and clear, and the usual search was either not
+    accepted or accepted narrowly and dips less deeply by :data:`WIDE_GAIN`."""
+    if fit.accepted and fit.margin <= -CLEAR_MARGIN:
+        return fit
+    refined, score, margin = refine_motion(pooled, fit.fitted, scales)
+    if median_streak(refined, shape) < multiscale_from or margin > -min_margin:
+        return fit
+    if fit.accepted and score > pooled_score(pooled, fit.refined) - WIDE_GAIN:
+        return fit
+    return CameraFit(fit.fitted, refined, fit.residual, score, margin, True, wide=True)
+
+
 def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
                  cepstra: tuple | None = None, min_margin: float = MIN_MARGIN,
                  max_residual: float = MAX_RESIDUAL, downscales=DOWNSCALES, scales=SCALES,
-                 multiscale_from: float = MULTISCALE_FROM, patches=PATCHES
-                 ) -> tuple[MotionField, np.ndarray, CameraFit]:
+                 multiscale_from: float = MULTISCALE_FROM, patches=PATCHES,
+                 wide_scales=WIDE_SCALES) -> tuple[MotionField, np.ndarray, CameraFit]:
     """Replace ``field`` by one refined camera motion where that motion is clear and agrees.
 
     Parameters
@@ -302,6 +344,9 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
         Patch sides (px) of the full-resolution pooled cepstra; the 128-px ones (``cepstra``,
         if given) are always pooled, the others are added. :data:`SINGLE_PATCH` gives the
         128-px patches alone with their margin.
+    wide_scales : array_like or None
+        The factors searched, with the coarse cepstra, for a nearly translational fitted
+        motion (:data:`TRANSLATION_SPREAD`); None: not searched.
 
     Returns
     -------
@@ -315,18 +360,32 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
     if field.shape != lum.shape:
         raise ValueError(f"field shape {field.shape} differs from the image's {lum.shape}")
     fitted, residual = fit_similarity(field)
-    if median_streak(fitted, field.shape) < multiscale_from:
-        downscales = (1,)
-    pooled = [PooledCepstra(lum, cepstra if f == 1 else None, downscale=f) for f in downscales]
-    pooled += [PooledCepstra(lum, patch=p, stride=p // 4) for p in patches
-               if p != SPECTRAL_PATCH]
-    refined, score, margin = refine_motion(pooled, fitted, scales)
+    streak = median_streak(fitted, field.shape)
+    levels: dict[int, PooledCepstra] = {}
+
+    def at(f: int) -> PooledCepstra:
+        if f not in levels:
+            levels[f] = PooledCepstra(lum, cepstra if f == 1 else None, downscale=f)
+        return levels[f]
+
+    extra = [PooledCepstra(lum, patch=p, stride=p // 4) for p in patches if p != SPECTRAL_PATCH]
+    used = downscales if streak >= multiscale_from else (1,)
+    refined, score, margin = refine_motion([at(f) for f in used] + extra, fitted, scales)
     accepted = bool(residual <= max_residual and margin <= -min_margin)
     fit = CameraFit(fitted, refined, residual, score, margin, accepted)
+    coarse = [f for f in downscales if f > 1]
+    if (wide_scales is not None and coarse and residual <= max_residual
+            and streak * max(wide_scales) >= multiscale_from
+            and streak_spread(fitted, field.shape) <= TRANSLATION_SPREAD):
+        fit = _wider(fit, [at(f) for f in (1, *coarse)] + extra, wide_scales, min_margin,
+                     multiscale_from, field.shape)
+    accepted = fit.accepted
     if not accepted:
         return field, confidence, fit
-    camera = refined.field(field.shape)
-    model = displacement(camera)
+    camera = fit.refined.field(field.shape)
+    # the wider search's motion is up to 2.4 x the estimate: agreement is judged against the
+    # motion fitted to the estimate, at the estimate's own scale
+    model = displacement(fit.fitted.field(field.shape) if fit.wide else camera)
     agree = (sign_free_distance(displacement(field), model)
              < np.maximum(AGREE_PX, AGREE_RELATIVE * np.abs(model)))
     out = MotionField(np.where(agree, camera.length, field.length),
