@@ -6,8 +6,9 @@ tile. For IRC-Net that is far, for two reasons: each of its 5 x 2 iterations spr
 residual by the blur and inverse-filter radii (~37 px, ~380 px in all), and the step of each
 iteration is an exact line search, a sum over the whole image, which a tile takes over its own
 box. A 204-px halo therefore leaves differences to the whole-image result (mean 6e-4 on
-[0, 1] with 153-px tiles, up to a few 1e-2; ``tests/test_tiling.py``); a halo past the ~380 px
-only removes the first cause, and the cost of a tile grows with its halo. For the estimate, a
+[0, 1] with 153-px tiles, up to a few 1e-2; ``tests/test_tiling.py``), and wider ones do not
+remove them while a tile's cost grows with its halo (``benchmarks/tile_halo.py``: worst
+0.033-0.037 for halos of 240-672 px). For the estimate, a
 Motion-Net tile (128 px) and the cepstral check's patches with their neighbour averaging: with
 192 px the tiled estimate equals the whole-image one. Tile corners sit on a common ``align`` grid
 (IRC-Net's node spacing, Motion-Net's tile step) so that every tile sees the node grid of the
