@@ -18,7 +18,12 @@ from skimage import data
 
 from napari_motion_deblur import blur, deblur, deconvolve
 from napari_motion_deblur.estimation.api import estimate_with_confidence
-from napari_motion_deblur.estimation.camera_model import camera_check
+from napari_motion_deblur.estimation.camera_model import (
+    WIDE_SCALES,
+    PooledCepstra,
+    camera_check,
+    refine_motion,
+)
 from napari_motion_deblur.estimation.motionnet import get_motionnet, predict
 from napari_motion_deblur.estimation.spectral import cepstral_check, patch_cepstra
 from napari_motion_deblur.physics.compression import jpeg_evidence, jpeg_round_trip
@@ -50,6 +55,9 @@ def main():
     checked, confidence = cepstral_check(y, raw, cepstra=cepstra)
     deconvolved = deconvolve(y, used, settings=blind)
     jpeg_refiner = load_refiner(compressed=True)
+    fitted = camera_check(y, checked, confidence, cepstra=cepstra)[2].fitted
+    full = [PooledCepstra(y, cepstra)] + [PooledCepstra(y, patch=p, stride=p // 4)
+                                          for p in (64, 96)]
     jpeg = jpeg_round_trip(y, 90)
     steps = {
         "Motion-Net, 4 passes": lambda: predict(get_motionnet(torch.device("cpu")), y, "cpu",
@@ -59,6 +67,9 @@ def main():
             lambda: camera_check(y, checked, confidence, cepstra=cepstra),
         "camera model with the half-resolution cepstra (used for long motions)":
             lambda: camera_check(y, checked, confidence, cepstra=cepstra, multiscale_from=0.0),
+        "+ its wide search, where a nearly translational motion needs it (half-resolution "
+        "cepstra, 0.6-2.4x)":
+            lambda: refine_motion(full + [PooledCepstra(y, downscale=2)], fitted, WIDE_SCALES),
         "noise level": lambda: noise_sigma(y),
         "IRC-Net 5x2, blind settings (node operator, auto TV)":
             lambda: deconvolve(y, used, settings=blind),

@@ -27,6 +27,7 @@ from napari_motion_deblur.estimation.camera_model import (
     MAX_RESIDUAL,
     MIN_MARGIN,
     SCALES,
+    WIDE_SCALES,
     CameraFit,
 )
 from napari_motion_deblur.settings import DeblurSettings
@@ -119,7 +120,9 @@ def camera_fit_summary(fit: CameraFit) -> str:
     return (f"camera model {'used' if fit.accepted else 'not used'}: fit residual "
             f"{fit.residual:.3f} (max {MAX_RESIDUAL}), pooled margin {fit.margin:.2f} "
             f"(needs <= -{MIN_MARGIN}), best scale of the fitted motion {scale:.2f} "
-            f"(search {SCALES[0]}-{SCALES[-1]})")
+            f"(search {SCALES[0]}-{SCALES[-1]}"
+            + (f"; the wide search of a translation, {WIDE_SCALES[0]}-{WIDE_SCALES[-1]})"
+               if fit.wide else ")"))
 
 
 if __name__ == "__main__":
