@@ -299,11 +299,11 @@ def refine_motion(cepstra, motion: SimilarityMotion, scales=SCALES
 
 
 def _wider(fit: CameraFit, pooled: list, scales, min_margin: float, multiscale_from: float,
-           shape) -> CameraFit:
+           shape, clear_margin: float = CLEAR_MARGIN) -> CameraFit:
     """``fit``, or the wider search's motion (see :data:`TRANSLATION_SPREAD`) where that is
     long enough for the coarse cepstra and clear, and the usual search was either not
     accepted or accepted narrowly and dips less deeply by :data:`WIDE_GAIN`."""
-    if fit.accepted and fit.margin <= -CLEAR_MARGIN:
+    if fit.accepted and fit.margin <= -clear_margin:
         return fit
     refined, score, margin = refine_motion(pooled, fit.fitted, scales)
     if median_streak(refined, shape) < multiscale_from or margin > -min_margin:
@@ -317,7 +317,8 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
                  cepstra: tuple | None = None, min_margin: float = MIN_MARGIN,
                  max_residual: float = MAX_RESIDUAL, downscales=DOWNSCALES, scales=SCALES,
                  multiscale_from: float = MULTISCALE_FROM, patches=PATCHES,
-                 wide_scales=WIDE_SCALES) -> tuple[MotionField, np.ndarray, CameraFit]:
+                 wide_scales=WIDE_SCALES, clear_margin: float = CLEAR_MARGIN
+                 ) -> tuple[MotionField, np.ndarray, CameraFit]:
     """Replace ``field`` by one refined camera motion where that motion is clear and agrees.
 
     Parameters
@@ -347,6 +348,8 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
     wide_scales : array_like or None
         The factors searched, with the coarse cepstra, for a nearly translational fitted
         motion (:data:`TRANSLATION_SPREAD`); None: not searched.
+    clear_margin : float
+        A usual motion accepted with at least this margin is kept without the wide search.
 
     Returns
     -------
@@ -378,7 +381,7 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
             and streak * max(wide_scales) >= multiscale_from
             and streak_spread(fitted, field.shape) <= TRANSLATION_SPREAD):
         fit = _wider(fit, [at(f) for f in (1, *coarse)] + extra, wide_scales, min_margin,
-                     multiscale_from, field.shape)
+                     multiscale_from, field.shape, clear_margin)
     accepted = fit.accepted
     if not accepted:
         return field, confidence, fit
