@@ -10,7 +10,7 @@ cepstral check; the camera model's pooled cepstra kept), then deconvolved as ``d
 * ``long A-B`` S: the same, but the factor rises from S to 1 between unconfirmed lengths of
   A and B px (Motion-Net's long streaks are already too short);
 * ``tv`` M: the TV weight's two bases times M;
-* the camera model (:data:`CAMERAS`): its acceptance margin (shipped 3), its pooled
+* the camera model (:data:`CAMERAS`): its acceptance margin (shipped 4), its pooled
   cepstra at the image's resolution and at half of it, summed, and a wider scale search.
 
 ``--grid treatment`` varies the first three; ``--grid camera``, ``--grid long`` and ``--grid
@@ -98,6 +98,8 @@ CAMERAS = {
 CAMERAS = {name: {"wide_scales": None, **options} for name, options in CAMERAS.items()}
 CAMERAS[WIDE_SHIPPED] = {}  # camera_check's defaults
 CAMERAS["+ wide search, also over a clearly accepted usual motion"] = {"clear_margin": np.inf}
+CAMERAS["+ wide search, margin 3 for its motion"] = {"wide_margin": 3.0}
+CAMERAS["+ wide search, margin 5 for its motion"] = {"wide_margin": 5.0}
 #: (name, length rule, scale, TV factor, camera[, Motion-Net passes]); rule "long A-B" (see
 #: the notes)
 GRIDS = {
@@ -125,10 +127,9 @@ GRIDS = {
                   if name == "1 res" or " from " in name),
     "patches": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
                      if name == SHIPPED or name.startswith("+ 64")),
-    "wide": tuple((name, "scale", 0.7, 1.0, name) for name in (PATCHES_SHIPPED, WIDE_SHIPPED)),
-    "translations": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
-                          if name in (PATCHES_SHIPPED, WIDE_SHIPPED)
-                          or name.startswith("+ wide search,")),
+    "wide": tuple((name, "scale", 0.7, 1.0, name) for name in CAMERAS
+                  if name in (PATCHES_SHIPPED, WIDE_SHIPPED) or name.startswith("+ wide search,")),
+    # (and "translations", the same settings on long uniform motion: added below)
     # Motion-Net's test-time passes (the settings' optional sixth entry; default 4)
     "passes": ((BEFORE, "scale", 0.7, 1.0, SHIPPED),
                *((f"{p} passes", "scale", 0.7, 1.0, SHIPPED, p)
@@ -141,6 +142,7 @@ GRIDS = {
                *((rule, rule, 0.7, 1.0, SHIPPED)
                  for rule in ("true lengths", "true angles", "true field"))),
 }
+GRIDS["translations"] = GRIDS["wide"]
 SETTINGS = GRIDS["treatment"]
 
 
@@ -263,7 +265,8 @@ def main(argv=None):
     save(f"blind_knobs_{args.grid}",
          {"settings": [list(s) for s in settings],
           "cameras": {name: {k: (list(v) if isinstance(v, tuple) else
-                                 [float(x) for x in v] if isinstance(v, np.ndarray) else v)
+                                 [float(x) for x in v] if isinstance(v, np.ndarray)
+                                 else str(v) if v == np.inf else v)
                              for k, v in CAMERAS[name].items()} for name in
                       dict.fromkeys(s[4] for s in settings)},
           "cases": rows},

@@ -243,8 +243,9 @@ def test_a_translation_answered_at_half_its_length_is_found_by_the_wide_search(c
     assert _angle_gap(field.angle, 20.0).max() <= 3.0
     usual = camera_check(blurred, half, zeros, wide_scales=None)[2]
     assert not usual.wide and median_streak(usual.refined, img.shape) < 26.0
-    # without the coarse cepstra there is no wide search
+    # without the coarse cepstra there is no wide search; its motion must be clear
     assert not camera_check(blurred, half, zeros, downscales=(1,))[2].wide
+    assert not camera_check(blurred, half, zeros, wide_margin=-fit.margin + 0.1)[2].wide
 
 
 def test_the_wide_search_leaves_varying_motions_and_short_translations_alone(camera):

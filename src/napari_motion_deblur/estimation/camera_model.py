@@ -317,8 +317,8 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
                  cepstra: tuple | None = None, min_margin: float = MIN_MARGIN,
                  max_residual: float = MAX_RESIDUAL, downscales=DOWNSCALES, scales=SCALES,
                  multiscale_from: float = MULTISCALE_FROM, patches=PATCHES,
-                 wide_scales=WIDE_SCALES, clear_margin: float = CLEAR_MARGIN
-                 ) -> tuple[MotionField, np.ndarray, CameraFit]:
+                 wide_scales=WIDE_SCALES, clear_margin: float = CLEAR_MARGIN,
+                 wide_margin: float | None = None) -> tuple[MotionField, np.ndarray, CameraFit]:
     """Replace ``field`` by one refined camera motion where that motion is clear and agrees.
 
     Parameters
@@ -350,6 +350,8 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
         motion (:data:`TRANSLATION_SPREAD`); None: not searched.
     clear_margin : float
         A usual motion accepted with at least this margin is kept without the wide search.
+    wide_margin : float, optional
+        The margin the wide search's motion needs (default ``min_margin``).
 
     Returns
     -------
@@ -380,8 +382,9 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
     if (wide_scales is not None and coarse and residual <= max_residual
             and streak * max(wide_scales) >= multiscale_from
             and streak_spread(fitted, field.shape) <= TRANSLATION_SPREAD):
-        fit = _wider(fit, [at(f) for f in (1, *coarse)] + extra, wide_scales, min_margin,
-                     multiscale_from, field.shape, clear_margin)
+        fit = _wider(fit, [at(f) for f in (1, *coarse)] + extra, wide_scales,
+                     min_margin if wide_margin is None else wide_margin, multiscale_from,
+                     field.shape, clear_margin)
     accepted = fit.accepted
     if not accepted:
         return field, confidence, fit
