@@ -100,6 +100,7 @@ CAMERAS[WIDE_SHIPPED] = {}  # camera_check's defaults
 CAMERAS["+ wide search, also over a clearly accepted usual motion"] = {"clear_margin": np.inf}
 CAMERAS["+ wide search, margin 3 for its motion"] = {"wide_margin": 3.0}
 CAMERAS["+ wide search, margin 5 for its motion"] = {"wide_margin": 5.0}
+CAMERAS["+ wide search, residual 0.15 for its motion"] = {"wide_residual": 0.15}
 #: (name, length rule, scale, TV factor, camera[, Motion-Net passes]); rule "long A-B" (see
 #: the notes)
 GRIDS = {

@@ -74,16 +74,14 @@ MULTISCALE_FROM = 22.0
 #: 128-px patches alone, with their margin of 3 (the camera model before).
 PATCHES = (SPECTRAL_PATCH, 64, 96)
 SINGLE_PATCH = {"patches": (SPECTRAL_PATCH,), "min_margin": 3.0}
-#: A fitted motion that is nearly a translation (its streak lengths spread, 10th to 90th
+#: A fitted motion that is nearly a translation (streak lengths spread, 10th to 90th
 #: percentile, by at most ``TRANSLATION_SPREAD`` of their median) is also searched at up to
-#: 2.4 times its length with the coarse cepstra: Motion-Net can answer a long streak at half
-#: its length (curved paths, JPEG), too short for the coarse cepstra to be read and beyond
-#: the usual 1.6 x, and such an image's cepstra also dip weakly near half the length. For a
-#: varying motion the coarse patches mix streaks and the wider search lands on the streak's
-#: multiples, so it is not done there. The wider result replaces an accepted usual one only
-#: if that was accepted narrowly (margin above ``CLEAR_MARGIN``: a streak of length L also
-#: dips at 2 L) and its dip is deeper by ``WIDE_GAIN`` on the same cepstra
-#: (``benchmarks/blind_knobs.py --grid wide``, held-out images).
+#: 2.4 x its length with the coarse cepstra: Motion-Net can answer a long streak at half its
+#: length (curved paths, JPEG), and the fine cepstra then dip weakly there too. A varying
+#: motion's coarse patches mix streaks, so it is not searched so wide. The wider result
+#: replaces an accepted usual one only if that won narrowly (margin above ``CLEAR_MARGIN``: a
+#: streak of length L also dips at 2 L) and dips less deeply by ``WIDE_GAIN`` on the same
+#: cepstra (``benchmarks/blind_knobs.py --grid wide`` and ``--grid translations``).
 TRANSLATION_SPREAD = 0.4
 WIDE_SCALES = np.round(np.arange(0.6, 2.4001, 0.02), 2)
 WIDE_GAIN = 2.0
@@ -318,7 +316,8 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
                  max_residual: float = MAX_RESIDUAL, downscales=DOWNSCALES, scales=SCALES,
                  multiscale_from: float = MULTISCALE_FROM, patches=PATCHES,
                  wide_scales=WIDE_SCALES, clear_margin: float = CLEAR_MARGIN,
-                 wide_margin: float | None = None) -> tuple[MotionField, np.ndarray, CameraFit]:
+                 wide_margin: float | None = None, wide_residual: float | None = None
+                 ) -> tuple[MotionField, np.ndarray, CameraFit]:
     """Replace ``field`` by one refined camera motion where that motion is clear and agrees.
 
     Parameters
@@ -350,8 +349,9 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
         motion (:data:`TRANSLATION_SPREAD`); None: not searched.
     clear_margin : float
         A usual motion accepted with at least this margin is kept without the wide search.
-    wide_margin : float, optional
-        The margin the wide search's motion needs (default ``min_margin``).
+    wide_margin, wide_residual : float, optional
+        The margin and fit residual the wide search's motion needs (default ``min_margin``,
+        ``max_residual``).
 
     Returns
     -------
@@ -379,7 +379,8 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
     accepted = bool(residual <= max_residual and margin <= -min_margin)
     fit = CameraFit(fitted, refined, residual, score, margin, accepted)
     coarse = [f for f in downscales if f > 1]
-    if (wide_scales is not None and coarse and residual <= max_residual
+    if (wide_scales is not None and coarse
+            and residual <= (max_residual if wide_residual is None else wide_residual)
             and streak * max(wide_scales) >= multiscale_from
             and streak_spread(fitted, field.shape) <= TRANSLATION_SPREAD):
         fit = _wider(fit, [at(f) for f in (1, *coarse)] + extra, wide_scales,
