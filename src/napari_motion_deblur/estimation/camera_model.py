@@ -177,20 +177,21 @@ def fit_similarity(field: MotionField, seed: int = 0) -> tuple[SimilarityMotion,
     return motion, float(residual)
 
 
+def _travels(motion: SimilarityMotion, shape, points: int) -> np.ndarray:
+    """``|D|`` (px) at every pixel up to ``points`` x ``points``, on a grid of as many beyond."""
+    step = max(1, min(shape) // points)
+    return np.abs(motion.displacement(_positions(shape, motion.size, step)))
+
+
 def median_streak(motion: SimilarityMotion, shape) -> float:
-    """The median streak length (px, uncapped) of ``motion`` over an image of ``shape``: over
-    every pixel up to 512 x 512, over a regular grid of at least that many pixels beyond."""
-    step = max(1, min(shape) // 512)
-    return float(np.median(np.abs(motion.displacement(_positions(shape, motion.size, step))))
-                 + 1.0)
+    """The median streak length (px, uncapped) of ``motion`` over an image of ``shape``."""
+    return float(np.median(_travels(motion, shape, 512)) + 1.0)
 
 
 def streak_spread(motion: SimilarityMotion, shape) -> float:
     """How much the streak lengths of ``motion`` vary over an image of ``shape``: their 10th
     to 90th percentile range over their median (0 for a translation)."""
-    step = max(1, min(shape) // 128)
-    travel = np.abs(motion.displacement(_positions(shape, motion.size, step)))
-    low, median, high = np.percentile(travel, [10, 50, 90])
+    low, median, high = np.percentile(_travels(motion, shape, 128), [10, 50, 90])
     return float((high - low) / max(median, 1e-6))
 
 
@@ -386,8 +387,7 @@ def camera_check(lum: np.ndarray, field: MotionField, confidence: np.ndarray,
         fit = _wider(fit, [at(f) for f in (1, *coarse)] + extra, wide_scales,
                      min_margin if wide_margin is None else wide_margin, multiscale_from,
                      field.shape, clear_margin)
-    accepted = fit.accepted
-    if not accepted:
+    if not fit.accepted:
         return field, confidence, fit
     camera = fit.refined.field(field.shape)
     # the wider search's motion is up to 2.4 x the estimate: agreement is judged against the
