@@ -50,10 +50,11 @@ from napari_motion_deblur.estimation.motionnet import (
 )
 from napari_motion_deblur.estimation.spectral import cepstral_check
 from napari_motion_deblur.motion import MAX_LENGTH, MotionField
+from napari_motion_deblur.physics.compression import looks_jpeg_compressed
 from napari_motion_deblur.physics.degradation import degrade, strong_shake_field
 from napari_motion_deblur.physics.synthesis import object_motion_field, uniform_random_field
 from napari_motion_deblur.settings import DeblurSettings, DeconvolutionSettings
-from napari_motion_deblur.solvers.refiner import load_refiner, refine
+from napari_motion_deblur.solvers.refiner import get_refiner, load_refiner, refine
 from napari_motion_deblur.training.motionnet import folder_split
 
 SETS = {"moderate": 21.0, "severe": 35.0}
@@ -119,6 +120,14 @@ def _chain_candidate(blurred, raw):
         raise SystemExit("the `candidate` chain needs --refiner WEIGHTS")
     result, used = _deblur_unrefined(blurred)
     return refine(result, blurred, used, model=CANDIDATE_REFINER["model"]), used
+
+
+def _chain_one_view(blurred, raw):
+    """``deblur()`` with its refiners applied as before the views were chosen: one view
+    (``refiner_views=1``; the refiner picked by JPEG detection, as ``deblur()`` picks it)."""
+    result, used = _deblur_unrefined(blurred)
+    model = get_refiner(torch.device("cpu"), compressed=looks_jpeg_compressed(blurred))
+    return refine(result, blurred, used, "cpu", model, views=1, strength=1.0), used
 
 
 def _chain_candidate_x4(blurred, raw):
@@ -260,6 +269,7 @@ CHAINS = {
     "nowide": _chain_no_wide,
     "candidate": _chain_candidate,
     "candidate_x4": _chain_candidate_x4,
+    "oneview": _chain_one_view,
     "weights": _chain_weights,
     "pcg": _chain_pcg,
     "pcg_norefine": _chain_pcg_norefine,

@@ -54,7 +54,7 @@ def main():
     cepstra = patch_cepstra(y)
     checked, confidence = cepstral_check(y, raw, cepstra=cepstra)
     deconvolved = deconvolve(y, used, settings=blind)
-    jpeg_refiner = load_refiner(compressed=True)
+    jpeg_refiner, default_refiner = load_refiner(compressed=True), load_refiner()
     fitted = camera_check(y, checked, confidence, cepstra=cepstra)[2].fitted
     full = [PooledCepstra(y, cepstra)] + [PooledCepstra(y, patch=p, stride=p // 4)
                                           for p in (64, 96)]
@@ -73,11 +73,15 @@ def main():
         "noise level": lambda: noise_sigma(y),
         "IRC-Net 5x2, blind settings (node operator, auto TV)":
             lambda: deconvolve(y, used, settings=blind),
-        "learned refiner": lambda: refine(deconvolved, y, used),
+        f"learned refiner ({default_refiner.views} views as shipped)":
+            lambda: refine(deconvolved, y, used),
+        "learned refiner, 1 view": lambda: refine(deconvolved, y, used, views=1),
         "`deblur()`, all defaults": lambda: deblur(y, device="cpu"),
         "JPEG detection": lambda: jpeg_evidence(y),
-        "learned refiner for JPEG inputs (32 channels)":
+        f"learned refiner for JPEG inputs (32 channels, {jpeg_refiner.views} views as shipped)":
             lambda: refine(deconvolved, y, used, model=jpeg_refiner),
+        "learned refiner for JPEG inputs, 1 view":
+            lambda: refine(deconvolved, y, used, model=jpeg_refiner, views=1),
         "`deblur()`, all defaults, the input saved as JPEG 90": lambda: deblur(jpeg, device="cpu"),
     }
     timings = {name: median_time(fn, RUNS) for name, fn in steps.items()}

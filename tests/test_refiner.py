@@ -128,6 +128,8 @@ def test_only_pairs_with_a_jpeg_input_are_kept_for_the_jpeg_refiner(camera):
     pool = np.stack([np.stack([camera, blurry, camera, camera]) for blurry in (camera, decoded)])
     kept = training.jpeg_pairs(pool)
     assert kept.shape == (1, *pool.shape[1:]) and np.array_equal(kept[0], pool[1])
+    others = training.jpeg_pairs(pool, jpeg=False)  # the default refiner's
+    assert others.shape == (1, *pool.shape[1:]) and np.array_equal(others[0], pool[0])
 
 
 def test_a_luminance_deconvolution_is_refined_through_its_luminance(camera):
@@ -259,6 +261,18 @@ def test_pool_made_in_processes_equals_one_process(tmp_path):
     np.testing.assert_allclose(one[:, [0, 2]], two[:, [0, 2]], atol=1e-4)
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
         "train_000000.npy", "train_000002.npy"]
+
+
+def test_realistic_fraction_decides_which_pairs_go_through_the_camera(tmp_path):
+    sources = training.Sources(None, crop=training.PAIR, synthetic_pool=2, seed=0, photos=False)
+    kinds = {}
+    for fraction in (0.0, 1.0):
+        pool = training.extend_pool(tmp_path / str(fraction), "train", 2, sources, 3, chunk=2,
+                                    log=lambda _: None, realistic_fraction=fraction)
+        kinds[fraction] = len(training.jpeg_pairs(pool))
+    assert kinds == {0.0: 0, 1.0: 2}  # the camera pipeline ends in JPEG
+    with pytest.raises(SystemExit, match="realistic-fraction"):
+        training.main(["--out", str(tmp_path / "o"), "--realistic-fraction", "1.5"])
 
 
 def test_pool_time_budget_stops_making_pairs(tmp_path):

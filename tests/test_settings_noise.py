@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import skimage.data
 
 from napari_motion_deblur import MotionField, deconvolve
 from napari_motion_deblur.deconvolution import observed_mask, regularization_weight
+from napari_motion_deblur.physics.compression import looks_jpeg_compressed
 from napari_motion_deblur.physics.degradation import (
     curved_path,
     degrade,
@@ -158,6 +160,22 @@ def test_degradation_is_deterministic_by_seed(realistic):
     if realistic:
         assert 0.0 <= a.blurred.min() and a.blurred.max() <= 1.0
         assert a.settings["jpeg_quality"] == 90
+
+
+def test_a_lossless_camera_variant_draws_the_same_and_skips_only_the_jpeg():
+    sharp = skimage.data.camera()[100:300, 150:350].astype(np.float32) / 255.0
+    field = MotionField.uniform(sharp.shape, 9.0, 20.0)
+    jpeg = degrade(sharp, field, seed=3, realistic=True)
+    png = degrade(sharp, field, seed=3, realistic=True, jpeg_quality=None)
+    assert {k: v for k, v in png.settings.items() if k != "jpeg_quality"} == {
+        k: v for k, v in jpeg.settings.items() if k != "jpeg_quality"}
+    assert png.settings["jpeg_quality"] is None and np.array_equal(png.sharp, jpeg.sharp)
+    assert np.allclose(png.blurred * 255, np.round(png.blurred * 255), atol=1e-3)  # 8-bit
+    assert not looks_jpeg_compressed(png.blurred) and looks_jpeg_compressed(jpeg.blurred)
+    assert 0 < np.abs(png.blurred - jpeg.blurred).mean() < 0.02  # JPEG's loss only
+    for bad in (0, 101, 90.0, True, "90"):
+        with pytest.raises(ValueError, match="jpeg_quality"):
+            degrade(sharp, field, seed=3, realistic=True, jpeg_quality=bad)
 
 
 def test_deblur_keywords_and_settings_object_give_the_blind_defaults(monkeypatch):

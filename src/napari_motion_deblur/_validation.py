@@ -39,6 +39,24 @@ def is_count(value, low: int, high: int) -> bool:
             and low <= value <= high)
 
 
+#: Views the refiner can average (see :func:`~napari_motion_deblur.solvers.refiner.refine`).
+REFINER_VIEWS = (1, 2, 4, 8)
+
+
+def check_refiner_views(views) -> int:
+    """``views`` if it is one of :data:`REFINER_VIEWS`, else a ValueError."""
+    if isinstance(views, bool) or views not in REFINER_VIEWS:
+        raise ValueError(f"refiner views must be one of {REFINER_VIEWS}, got {views!r}")
+    return int(views)
+
+
+def check_refiner_strength(strength) -> float:
+    """``strength`` as a float if it is a number in [0, 1], else a ValueError."""
+    if not (is_finite_number(strength) and 0.0 <= strength <= 1.0):
+        raise ValueError(f"refiner strength must be a number in [0, 1], got {strength!r}")
+    return float(strength)
+
+
 def device_name(device) -> str:
     """Normalize a device name (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
     ``torch.device``) without touching CUDA; anything else raises ``ValueError``."""

@@ -208,10 +208,12 @@ def _refined(out: np.ndarray, colour: np.ndarray, field: MotionField,
     through the luminance when that is how colour was deconvolved (its correction added to
     every channel, as the deconvolution's detail was)."""
     model = get_refiner(device, photo=config.linear_light, compressed=compressed)
+    how = {"views": config.refiner_views, "strength": config.refiner_strength}
     if config.colour != "luminance" or colour.shape[-1] != 3:
-        return refine(out, colour, field, device, model)
+        return refine(out, colour, field, device, model, **how)
     deconvolved = luminance(out)
-    correction = refine(deconvolved, luminance(colour), field, device, model) - deconvolved
+    correction = refine(deconvolved, luminance(colour), field, device, model, **how) \
+        - deconvolved
     return np.clip(out + correction[..., None], 0.0, 1.0)
 
 

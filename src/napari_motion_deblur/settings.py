@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import device_name, is_count, is_dask, is_finite_number
+from ._validation import (
+    check_refiner_strength,
+    check_refiner_views,
+    device_name,
+    is_count,
+    is_dask,
+    is_finite_number,
+)
 from .tiling import DEFAULT_MEMORY_BUDGET, MIN_TILE
 
 #: Default TV weight (anisotropic TV) of a known field, tuned for noise sigma ~ 0.01.
@@ -147,6 +154,16 @@ class DeconvolutionSettings:
         refiner trained for such inputs (not with ``linear_light``). None (default) detects it
         from the pixels (:func:`~napari_motion_deblur.physics.compression.looks_jpeg_compressed`,
         on the whole image's central window, once per call, also for tiles and dask chunks).
+    refiner_views : int or None
+        With ``refine``: how many turned and mirrored views of the image the refiner's
+        correction is averaged over (1, 2, 4 or 8; each costs one more pass of the network).
+        None (default): the chosen refiner's own, picked on held-out images within
+        ``deblur()``'s cost target (:data:`~napari_motion_deblur.solvers.refiner.APPLICATION`:
+        4 for the default refiner, 2 for the JPEG one, 1 for the photo one).
+    refiner_strength : float or None
+        With ``refine``: the share of the refiner's correction applied, in [0, 1] (less keeps
+        more of the deconvolution's own detail: on clean data with a good estimate). None
+        (default): the chosen refiner's own (1 for each of the package's).
     """
 
     stages: int = 5
@@ -164,6 +181,8 @@ class DeconvolutionSettings:
     model: str = "analytic"
     linear_light: bool = False
     jpeg_input: bool | None = None
+    refiner_views: int | None = None
+    refiner_strength: float | None = None
 
     def __post_init__(self):
         if not is_count(self.stages, 1, MAX_STAGES):
@@ -198,6 +217,11 @@ class DeconvolutionSettings:
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.jpeg_input is not None and not isinstance(self.jpeg_input, bool):
             raise ValueError(f"jpeg_input must be None, True or False, got {self.jpeg_input!r}")
+        if self.refiner_views is not None:
+            check_refiner_views(self.refiner_views)
+        if self.refiner_strength is not None:
+            object.__setattr__(self, "refiner_strength",
+                               check_refiner_strength(self.refiner_strength))
         check_tiling(self.tile, self.memory_budget)
         object.__setattr__(self, "device", check_device(self.device))
 

@@ -93,7 +93,7 @@ class Observation:
 
 
 def degrade(sharp: np.ndarray, field: MotionField, seed: int, realistic: bool = False,
-            sigma: float = 0.01, crop: int = 20) -> Observation:
+            sigma: float = 0.01, crop: int = 20, jpeg_quality: int | None = 90) -> Observation:
     """Blur ``sharp`` with ``field`` through the exact operator and observe it.
 
     Parameters
@@ -113,7 +113,15 @@ def degrade(sharp: np.ndarray, field: MotionField, seed: int, realistic: bool = 
         Gaussian noise of the linear variant.
     crop : int
         Border removed after the degradation (no method knows what lies beyond the edge).
+    jpeg_quality : int or None
+        The realistic variant's JPEG quality (1-100); None saves it losslessly instead (8-bit
+        quantization only: a camera's PNG or TIFF). The random draws do not depend on it.
     """
+    if jpeg_quality is not None and (isinstance(jpeg_quality, bool)
+                                     or not isinstance(jpeg_quality, (int, np.integer))
+                                     or not 1 <= jpeg_quality <= 100):
+        raise ValueError(f"jpeg_quality must be None or an integer in 1..100, "
+                         f"got {jpeg_quality!r}")
     rng = np.random.default_rng(seed)
     sharp = np.asarray(sharp, np.float32)
     inner = (slice(crop, sharp.shape[0] - crop), slice(crop, sharp.shape[1] - crop))
@@ -133,9 +141,12 @@ def degrade(sharp: np.ndarray, field: MotionField, seed: int, realistic: bool = 
     gain = float(np.clip(1.0 / max(level, 1e-3), 1.0, 3.0))
     blurred = np.clip(blurred * gain, 0.0, None)
     noisy = rng.poisson(blurred * photons) / photons + rng.normal(0.0, read_noise, blurred.shape)
-    observed = jpeg_round_trip(linear_to_srgb(np.clip(noisy, 0.0, 1.0)), 90)
+    encoded = linear_to_srgb(np.clip(noisy, 0.0, 1.0))
+    observed = (np.round(np.clip(encoded, 0.0, 1.0) * 255.0).astype(np.float32) / 255.0
+                if jpeg_quality is None else jpeg_round_trip(encoded, jpeg_quality))
     reference = linear_to_srgb(np.clip(linear * gain, 0.0, 1.0)).astype(np.float32)
     settings = {"variant": "realistic", "bend": bend, "clip_fraction": clip_fraction,
-                "gain": gain, "photons": photons, "read_noise": read_noise, "jpeg_quality": 90}
+                "gain": gain, "photons": photons, "read_noise": read_noise,
+                "jpeg_quality": jpeg_quality}
     return Observation(np.ascontiguousarray(observed[inner]),
                        np.ascontiguousarray(reference[inner]), cropped, settings)

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._validation import REFINER_VIEWS, check_refiner_strength, check_refiner_views
 from ..motion import MAX_LENGTH, MotionField
 
 WEIGHTS_NAME = "refiner.pt"
@@ -43,8 +44,17 @@ _MULTIPLE = 4  # two 2x downsamplings
 _GATE_MAX = 1.5
 _GATE_OFFSET = math.log(2.0)  # sigmoid(log 2) = 2/3: the gate starts at 1
 
-__all__ = ["Refiner", "get_refiner", "load_refiner", "refine", "save_refiner", "use_refiner",
-           "widened"]
+#: Views :func:`refine` can average: the image as it is, turned and mirrored (the dihedral
+#: group, in this order: a count of 2 adds the half turn, 4 the quarter turns, 8 the mirrors).
+VIEWS = REFINER_VIEWS
+#: How the package's weights are applied (views averaged, strength of the correction), chosen
+#: on held-out images within ``deblur()``'s cost target (``benchmarks/refiner_views.py``): 8
+#: views gain no more than 4; the JPEG refiner costs three times as much per view. Half
+#: strength suits Gaussian noise but costs a camera's lossless output more than it gains.
+APPLICATION = {WEIGHTS_NAME: (4, 1.0), JPEG_WEIGHTS_NAME: (2, 1.0), PHOTO_WEIGHTS_NAME: (1, 1.0)}
+
+__all__ = ["APPLICATION", "VIEWS", "Refiner", "get_refiner", "load_refiner", "refine",
+           "save_refiner", "use_refiner", "widened"]
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -71,6 +81,8 @@ class Refiner(nn.Module):
         super().__init__()
         w = int(width)
         self.config = {"width": w}
+        # how refine() applies these weights unless told otherwise (not part of the weights)
+        self.views, self.strength = 1, 1.0
         self.enc1 = nn.Sequential(_conv(3, w), _conv(w, w))
         self.enc2 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))
         self.enc3 = nn.Sequential(_conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w, dilation=2),
@@ -166,7 +178,10 @@ def load_refiner(path=None, device="cpu", photo: bool = False,
     blob = torch.load(path, map_location="cpu", weights_only=True)
     model = Refiner(**blob["config"])
     model.load_state_dict(blob["state"])
-    return model.to(device).eval()
+    if path == default:
+        model.views, model.strength = APPLICATION[default.name]
+    # channels-last convolutions: the same answers (to float rounding), ~1.5x faster on a CPU
+    return model.to(device).to(memory_format=torch.channels_last).eval()
 
 
 _CACHE: dict[str, Refiner] = {}
@@ -185,6 +200,17 @@ def get_refiner(device: torch.device, photo: bool = False, compressed: bool = Fa
         if key not in _CACHE:
             _CACHE[key] = load_refiner(device=device, photo=photo, compressed=compressed)
         return _CACHE[key]
+
+
+def _view(a: np.ndarray, view: int, inverse: bool = False) -> np.ndarray:
+    """``a`` (..., H, W) turned by ``view % 4`` quarter turns and, from view 4 on, mirrored
+    (``inverse``: undo it)."""
+    turns, mirror = (0, 2, 1, 3)[view % 4], view >= 4
+    if not inverse:
+        a = np.rot90(a, turns, axes=(-2, -1))
+        return np.ascontiguousarray(a[..., ::-1] if mirror else a)
+    a = a[..., ::-1] if mirror else a
+    return np.ascontiguousarray(np.rot90(a, -turns, axes=(-2, -1)))
 
 
 def _pad_to(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
@@ -207,11 +233,30 @@ def use_refiner(path, device="cpu", photo: bool = False, compressed: bool = Fals
 
 @torch.no_grad()
 def refine(deconvolved: np.ndarray, blurry: np.ndarray, field: MotionField,
-           device: torch.device | str = "cpu", model: Refiner | None = None) -> np.ndarray:
+           device: torch.device | str = "cpu", model: Refiner | None = None,
+           views: int | None = None, strength: float | None = None) -> np.ndarray:
     """Refine a deconvolved image (H, W) or (H, W, C) given its blurry input and the field used.
 
     Large images are refined in blocks of :data:`BLOCK` pixels with a :data:`HALO` of context,
     which the network's reach does not exceed, so the blocks join without seams.
+
+    Parameters
+    ----------
+    deconvolved, blurry : numpy.ndarray
+        The deconvolution and its input, the same shape.
+    field : MotionField
+        The field the deconvolution used (the refiner reads its lengths).
+    device : torch.device or str
+        Where the network runs.
+    model : Refiner, optional
+        The weights (default: the package's default refiner).
+    views : int, optional
+        One of :data:`VIEWS`: the corrections of the image turned and mirrored, each undone,
+        are averaged (a test-time ensemble: a little better, ``views`` times the cost).
+        Default: the model's own (:data:`APPLICATION` for the package's weights, else 1).
+    strength : float, optional
+        In [0, 1]: the share of the refiner's correction applied (0: ``deconvolved`` as it
+        is). Default: the model's own.
 
     Returns
     -------
@@ -220,6 +265,8 @@ def refine(deconvolved: np.ndarray, blurry: np.ndarray, field: MotionField,
     """
     device = torch.device(device)
     model = model if model is not None else get_refiner(device)
+    views = check_refiner_views(model.views if views is None else views)
+    strength = check_refiner_strength(model.strength if strength is None else strength)
     x = np.asarray(deconvolved, np.float32)
     y = np.asarray(blurry, np.float32)
     if x.shape != y.shape or x.shape[:2] != field.shape:
@@ -228,7 +275,33 @@ def refine(deconvolved: np.ndarray, blurry: np.ndarray, field: MotionField,
     planes_x = x[None] if x.ndim == 2 else np.moveaxis(x, -1, 0)
     planes_y = y[None] if y.ndim == 2 else np.moveaxis(y, -1, 0)
     length = np.where(field.length > 1.0, field.length, 0.0).astype(np.float32)
-    h, w = field.shape
+    h, w = length.shape
+    # Padded once, at the bottom and right, to whole 2x2 downsamplings: every view then meets
+    # them in the same phase relative to the image's top-left corner, as blocks and chunks do.
+    padded = [_pad_whole(a, (-h) % _MULTIPLE, (-w) % _MULTIPLE)
+              for a in (planes_x, planes_y, length)]
+    total = np.zeros_like(padded[0])
+    for view in range(views):  # the refiner reads lengths only: they turn with the image
+        refined = _refine_planes(model, *(_view(a, view) for a in padded), device)
+        total += _view(refined, view, inverse=True)
+    mean = total[:, :h, :w] / views  # one view: the network's answer
+    out = np.clip(mean if strength == 1.0 else planes_x + strength * (mean - planes_x), 0.0, 1.0)
+    return out[0] if x.ndim == 2 else np.moveaxis(out, 0, -1)
+
+
+def _pad_whole(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``a`` (..., H, W) padded at the bottom and right as :func:`_pad_to` pads a block."""
+    if not rows and not cols:
+        return a
+    h, w = a.shape[-2:]
+    mode = "reflect" if rows < h and cols < w else "edge"
+    return np.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, rows), (0, cols)], mode=mode)
+
+
+def _refine_planes(model: Refiner, planes_x: np.ndarray, planes_y: np.ndarray,
+                   length: np.ndarray, device: torch.device) -> np.ndarray:
+    """The network on (C, H, W) planes, block by block."""
+    h, w = length.shape
     out = np.empty_like(planes_x)
     for r0 in range(0, h, BLOCK):
         for c0 in range(0, w, BLOCK):
@@ -244,5 +317,4 @@ def refine(deconvolved: np.ndarray, blurry: np.ndarray, field: MotionField,
                 pieces = [_pad_to(p, rows, cols) for p in pieces]
             result = model(*pieces)[..., : b - a, : d - c]
             out[:, r0:r1, c0:c1] = result[:, r0 - a : r1 - a, c0 - c : c1 - c].cpu().numpy()
-    out = np.clip(out, 0.0, 1.0)
-    return out[0] if x.ndim == 2 else np.moveaxis(out, 0, -1)
+    return out

@@ -8,8 +8,9 @@ Usage (from the repository root)::
 Training pairs are made by the blind chain itself. A sharp crop (training images,
 scikit-image's photos, synthetic microscopy-like scenes; see
 :class:`~napari_motion_deblur.training.sources.Sources`) is blurred through the exact
-per-pixel operator with strong camera shake or mixed fields and, for half the samples, the
-realistic camera pipeline (:func:`~napari_motion_deblur.physics.degradation.degrade`);
+per-pixel operator with strong camera shake or mixed fields and, for half the samples
+(``--realistic-fraction``), the realistic camera pipeline
+(:func:`~napari_motion_deblur.physics.degradation.degrade`);
 Motion-Net estimates the field and IRC-Net deconvolves with it exactly as ``deblur()`` does.
 The refiner learns to map that result (with the blurry input and the length map) to the sharp
 crop (per-crop PSNR loss; ``--init`` fine-tunes given weights). Making a pair costs about 0.7 s
@@ -48,6 +49,8 @@ TRAIN_CROP = 128
 VALIDATION_SIZE = 48
 VALIDATION_SEED = 20240611
 _BORDER = 20
+#: The share of pairs made through the realistic camera pipeline (the rest: Gaussian noise).
+REALISTIC_FRACTION = 0.5
 
 
 def blind_chain(device: str = "cpu") -> DeblurSettings:
@@ -59,11 +62,12 @@ def blind_chain(device: str = "cpu") -> DeblurSettings:
 
 
 def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False,
-              settings: DeblurSettings | None = None, photos_in_linear_light: bool = False
-              ) -> np.ndarray:
+              settings: DeblurSettings | None = None, photos_in_linear_light: bool = False,
+              realistic_fraction: float = REALISTIC_FRACTION) -> np.ndarray:
     """One pair as a (4, PAIR, PAIR) stack: deconvolved, blurry, length used, sharp
     (``settings``: default :func:`blind_chain`; ``photos_in_linear_light``: the pairs through
-    the camera pipeline are deconvolved in linear light, as a user would deblur photographs)."""
+    the camera pipeline are deconvolved in linear light, as a user would deblur photographs;
+    ``realistic_fraction``: the chance that a pair goes through the camera pipeline)."""
     settings = settings or blind_chain()
     sharp = sources.sharp_crop(rng, held_out, margin=_BORDER)
     need = PAIR + 2 * _BORDER  # a smaller image (skimage's "text": 172 px) is mirrored out
@@ -76,7 +80,7 @@ def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False
         field = strong_shake_field(sharp.shape, rng, max_length=max_length)
     else:
         field = random_field(sharp.shape, rng, kind="mixed", max_length=max_length)
-    realistic = bool(rng.uniform() < 0.5)
+    realistic = bool(rng.uniform() < realistic_fraction)
     obs = degrade(sharp, field, int(rng.integers(2**31)), realistic=realistic,
                   sigma=float(rng.uniform(0, MAX_NOISE)), crop=_BORDER)
     side = PAIR
@@ -92,31 +96,34 @@ def make_pair(sources: Sources, rng: np.random.Generator, held_out: bool = False
 
 
 def _pair_chunk(sources: Sources, seed: int, start: int, count: int, held_out: bool,
-                settings: DeblurSettings, photos_in_linear_light: bool = False) -> np.ndarray:
+                settings: DeblurSettings, photos_in_linear_light: bool = False,
+                realistic_fraction: float = REALISTIC_FRACTION) -> np.ndarray:
     """Pairs ``start .. start + count`` of a pool: seeded by ``(seed, start)``, so a chunk is the
     same whichever process makes it and whenever."""
     rng = np.random.default_rng([seed, start])
-    return np.stack([make_pair(sources, rng, held_out, settings, photos_in_linear_light)
-                     for _ in range(count)])
+    return np.stack([make_pair(sources, rng, held_out, settings, photos_in_linear_light,
+                               realistic_fraction) for _ in range(count)])
 
 
 _WORKER: dict = {}
 
 
-def _start_worker(sources: Sources, photos_in_linear_light: bool) -> None:
+def _start_worker(sources: Sources, photos_in_linear_light: bool,
+                  realistic_fraction: float) -> None:
     torch.set_num_threads(1)  # one core per process: the processes share the machine's cores
-    _WORKER.update(sources=sources, settings=blind_chain(), photos=photos_in_linear_light)
+    _WORKER.update(sources=sources, settings=blind_chain(), photos=photos_in_linear_light,
+                   realistic=realistic_fraction)
 
 
 def _worker_chunk(seed: int, start: int, count: int, held_out: bool) -> np.ndarray:
     return _pair_chunk(_WORKER["sources"], seed, start, count, held_out, _WORKER["settings"],
-                       _WORKER["photos"])
+                       _WORKER["photos"], _WORKER["realistic"])
 
 
 def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: int,
                 held_out: bool = False, chunk: int = 50, log=print, workers: int = 0,
-                minutes: float | None = None, photos_in_linear_light: bool = False
-                ) -> np.ndarray:
+                minutes: float | None = None, photos_in_linear_light: bool = False,
+                realistic_fraction: float = REALISTIC_FRACTION) -> np.ndarray:
     """The pairs ``<folder>/<name>_*.npy`` made so far, plus new chunks of ``chunk`` pairs (each
     its own file, written atomically) until there are ``samples``.
 
@@ -124,6 +131,8 @@ def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: i
     one process makes, chunk for chunk). ``minutes``: start no new chunk after that long, so
     the pool may end smaller than ``samples`` (a time-budgeted run on a lent machine).
     ``photos_in_linear_light``: see :func:`make_pair` (a pool is made one way throughout).
+    ``realistic_fraction``: see :func:`make_pair`; it applies to the new chunks only, so a pool
+    made at 0.5 can be extended with camera-pipeline pairs alone (1.0).
     """
     folder.mkdir(parents=True, exist_ok=True)
     chunks = [np.load(path) for path in sorted(folder.glob(f"{name}_*.npy"))]
@@ -148,7 +157,7 @@ def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: i
         settings = blind_chain()
         while more(made):
             keep(_pair_chunk(sources, seed, made, min(chunk, samples - made), held_out,
-                             settings, photos_in_linear_light))
+                             settings, photos_in_linear_light, realistic_fraction))
         return _joined(chunks, samples)
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
@@ -156,7 +165,8 @@ def extend_pool(folder: Path, name: str, samples: int, sources: Sources, seed: i
 
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                              initializer=_start_worker,
-                             initargs=(sources, photos_in_linear_light)) as pool:
+                             initargs=(sources, photos_in_linear_light,
+                                       realistic_fraction)) as pool:
         pending, begin = deque(), made
         while pending or more(begin):
             while len(pending) < 2 * workers and more(begin):
@@ -225,9 +235,10 @@ def psnr_gain(model: Refiner, pool: np.ndarray) -> float:
     return float(np.mean(gains))
 
 
-def jpeg_pairs(pool: np.ndarray) -> np.ndarray:
-    """The pairs whose blurry input is recognised as JPEG-compressed (the camera-pipeline half)."""
-    return pool[[looks_jpeg_compressed(pair[1]) for pair in pool]]
+def jpeg_pairs(pool: np.ndarray, jpeg: bool = True) -> np.ndarray:
+    """The pairs whose blurry input is recognised as JPEG-compressed (the camera-pipeline half;
+    ``jpeg=False``: the others, which the default refiner gets)."""
+    return pool[[looks_jpeg_compressed(pair[1]) == jpeg for pair in pool]]
 
 
 def initial_model(start: Refiner | None, width: int | None, seed: int) -> Refiner:
@@ -264,14 +275,22 @@ def parse_args(argv=None):
     parser.add_argument("--photos-in-linear-light", action="store_true",
                         help="deconvolve the camera-pipeline pairs in linear light "
                              "(deblur(linear_light=True), as for photographs); a new --pool")
+    parser.add_argument("--realistic-fraction", type=float, default=REALISTIC_FRACTION,
+                        help="share of new training pairs made through the camera pipeline "
+                             "(default 0.5; 1.0 extends a pool for --only-jpeg; the held-out "
+                             "pairs keep 0.5)")
     parser.add_argument("--width", type=int, default=None,
                         help="channels (default 16; with --init, the given weights' width, and "
                              "a larger one widens them: same answers, new channels to train)")
     parser.add_argument("--loss", choices=("psnr", "mse"), default="psnr",
                         help="per-crop PSNR (default) or pooled squared error")
-    parser.add_argument("--only-jpeg", action="store_true",
+    inputs = parser.add_mutually_exclusive_group()
+    inputs.add_argument("--only-jpeg", action="store_true",
                         help="train and validate on the pairs whose input is JPEG-compressed "
                              "only (for the refiner used on such inputs)")
+    inputs.add_argument("--no-jpeg", action="store_true",
+                        help="train and validate on the pairs whose input is not "
+                             "JPEG-compressed only (the default refiner's inputs)")
     parser.add_argument("--init", default=None,
                         help="start from these refiner weights (fine-tuning) instead of the "
                              "identity")
@@ -288,14 +307,17 @@ def main(argv=None) -> dict:
     sources = Sources(args.data, crop=PAIR, seed=args.seed)
     if args.workers < 0 or args.pool_chunk < 1:
         raise SystemExit("--workers must be at least 0 and --pool-chunk at least 1")
+    if not 0.0 <= args.realistic_fraction <= 1.0:
+        raise SystemExit("--realistic-fraction must be in [0, 1]")
     val_pool = extend_pool(pool_folder, "heldout", args.validation, sources, VALIDATION_SEED,
                            held_out=True, chunk=args.pool_chunk, workers=args.workers,
                            photos_in_linear_light=args.photos_in_linear_light)
     pool = extend_pool(pool_folder, "train", args.samples, sources, args.seed,
                        chunk=args.pool_chunk, workers=args.workers, minutes=args.pool_minutes,
-                       photos_in_linear_light=args.photos_in_linear_light)
-    if args.only_jpeg:  # a refiner for JPEG inputs learns from those alone
-        pool, val_pool = jpeg_pairs(pool), jpeg_pairs(val_pool)
+                       photos_in_linear_light=args.photos_in_linear_light,
+                       realistic_fraction=args.realistic_fraction)
+    if args.only_jpeg or args.no_jpeg:  # each refiner learns from the inputs it will get
+        pool, val_pool = jpeg_pairs(pool, args.only_jpeg), jpeg_pairs(val_pool, args.only_jpeg)
     if not len(pool) or not len(val_pool):
         raise SystemExit("no training or validation pairs were made (--samples, --validation, "
                          "--pool-minutes)")
@@ -329,11 +351,13 @@ def main(argv=None) -> dict:
                                        f"x{BLIND_LENGTH_SCALE:g} unconfirmed, auto TV, nodes)",
                               "fields": "strong_shake_field (40 %) or random_field('mixed'), "
                                         "max length 6-35 px, exact operator",
-                              "realistic_fraction": 0.5, "crop": TRAIN_CROP,
+                              "realistic_fraction": args.realistic_fraction,
+                              "crop": TRAIN_CROP,
                               "pool_chunk": args.pool_chunk,
                               "realistic_in_linear_light": args.photos_in_linear_light},
             "loss": args.loss, "init": Path(args.init).name if args.init else None,
             "init_width": init_width, "only_jpeg": args.only_jpeg,
+            "no_jpeg": args.no_jpeg,
             "batch": args.batch, "lr": args.lr, "seed": args.seed, "steps": progress.step,
             "minutes": round(progress.elapsed / 60.0, 2),
             "validation": {"pairs": len(val_pool), "seed": VALIDATION_SEED,
