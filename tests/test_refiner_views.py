@@ -149,3 +149,17 @@ def test_refine_refuses_bad_views_or_strength(case, bad):
     image, blurry, field = case
     with pytest.raises(ValueError, match="refiner (views|strength)"):
         refine(image, blurry, field, model=_random_refiner(), **bad)
+
+
+def test_views_of_an_odd_sized_image_join_blocks_without_seams(monkeypatch):
+    rng = np.random.default_rng(5)
+    image = rng.uniform(0, 1, (150, 131)).astype(np.float32)  # sides not multiples of 4
+    blurry = rng.uniform(0, 1, image.shape).astype(np.float32)
+    field = MotionField(rng.uniform(0, 30, image.shape), rng.uniform(0, 180, image.shape))
+    model = _random_refiner(3)
+    whole = refine(image, blurry, field, model=model, views=8)
+    monkeypatch.setattr(refiner_module, "BLOCK", 56)  # 3 x 3 blocks of each turned view
+    blocks = refine(image, blurry, field, model=model, views=8)
+    assert whole.shape == image.shape
+    assert np.abs(blocks - whole).max() < 1e-5
+    assert np.abs(whole - refine(image, blurry, field, model=model, views=1)).max() > 1e-3

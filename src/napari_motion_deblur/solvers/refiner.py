@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .._validation import REFINER_VIEWS, check_refiner_strength, check_refiner_views
 from ..motion import MAX_LENGTH, MotionField
@@ -213,12 +212,6 @@ def _view(a: np.ndarray, view: int, inverse: bool = False) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(a, -turns, axes=(-2, -1)))
 
 
-def _pad_to(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
-    h, w = t.shape[-2:]
-    mode = "reflect" if rows < h and cols < w else "replicate"
-    return F.pad(t[:, None], (0, cols, 0, rows), mode=mode)[:, 0]
-
-
 def use_refiner(path, device="cpu", photo: bool = False, compressed: bool = False) -> Refiner:
     """Make the weights in ``path`` the shared refiner for ``device``: what ``deblur()`` and
     ``deconvolve(..., refine=True)`` use from then on in this process (your own training run,
@@ -290,7 +283,8 @@ def refine(deconvolved: np.ndarray, blurry: np.ndarray, field: MotionField,
 
 
 def _pad_whole(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """``a`` (..., H, W) padded at the bottom and right as :func:`_pad_to` pads a block."""
+    """``a`` (..., H, W) padded at the bottom and right by ``rows`` and ``cols`` (mirrored, or
+    repeated where the image is smaller than that)."""
     if not rows and not cols:
         return a
     h, w = a.shape[-2:]
@@ -300,7 +294,8 @@ def _pad_whole(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 def _refine_planes(model: Refiner, planes_x: np.ndarray, planes_y: np.ndarray,
                    length: np.ndarray, device: torch.device) -> np.ndarray:
-    """The network on (C, H, W) planes, block by block."""
+    """The network on (C, H, W) planes whose sides are multiples of 4, block by block (the
+    blocks' sides are too: :data:`BLOCK` and :data:`HALO` are)."""
     h, w = length.shape
     out = np.empty_like(planes_x)
     for r0 in range(0, h, BLOCK):
@@ -312,9 +307,6 @@ def _refine_planes(model: Refiner, planes_x: np.ndarray, planes_y: np.ndarray,
                       for p in (planes_x, planes_y)]
             block = torch.from_numpy(np.ascontiguousarray(length[a:b, c:d])).to(device)
             pieces.append(block.expand_as(pieces[0]))
-            rows, cols = (-(b - a)) % _MULTIPLE, (-(d - c)) % _MULTIPLE
-            if rows or cols:
-                pieces = [_pad_to(p, rows, cols) for p in pieces]
-            result = model(*pieces)[..., : b - a, : d - c]
+            result = model(*pieces)  # whole 2x2 downsamplings: refine() padded the image
             out[:, r0:r1, c0:c1] = result[:, r0 - a : r1 - a, c0 - c : c1 - c].cpu().numpy()
     return out
