@@ -339,6 +339,22 @@ def held_out_images(args) -> list:
     return folder_split(args.data / "train400")[1]
 
 
+def gain_table(title: str, rows, names, variants, digits: int = 2) -> list[str]:
+    """A Markdown table of the held-out scripts: per setting in ``names`` (each a key of the
+    rows: the PSNR gain over the blurry input), its mean gain and how many cases end below the
+    blurry input, per variant."""
+    lines = [f"\n### {title}\n", "| setting | " + " | ".join(
+        f"{v} gain | {v} below blurry" for v in variants) + " |",
+        "|---|" + "---|---|" * len(variants)]
+    for name in names:
+        cells = []
+        for variant in variants:
+            sel = [r[name] for r in rows if r["variant"] == variant]
+            cells += [f"{np.mean(sel):+.{digits}f} dB", f"{sum(g < 0 for g in sel)} / {len(sel)}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def by_halves(table, rows, count: int) -> list[str]:
     """``table(title, rows)`` (a list of lines) for the rows of :func:`held_out_rows`' two
     halves of ``count`` images, one after the other."""

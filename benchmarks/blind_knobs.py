@@ -41,6 +41,7 @@ from blind import (
     VARIANTS,
     by_halves,
     centre_crop,
+    gain_table,
     held_out_arguments,
     luminance_of,
 )
@@ -220,16 +221,7 @@ def with_best_factor(rows, settings):
 
 def table(title, rows, settings=SETTINGS):
     rows, settings = with_best_factor(rows, settings)
-    lines = [f"\n### {title}\n", "| setting | " + " | ".join(
-        f"{v} gain | {v} below blurry" for v in VARIANTS) + " |",
-        "|---|" + "---|---|" * len(VARIANTS)]
-    for name, *_ in settings:
-        cells = []
-        for variant in VARIANTS:
-            sel = [r[name] for r in rows if r["variant"] == variant]
-            cells += [f"{np.mean(sel):+.2f} dB", f"{sum(g < 0 for g in sel)} / {len(sel)}"]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
+    return gain_table(title, rows, [name for name, *_ in settings], VARIANTS)
 
 
 def main(argv=None):

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 from _common import median_time, psnr, save
-from blind import KINDS, SETS, by_halves, centre_crop, held_out_arguments
+from blind import KINDS, SETS, by_halves, centre_crop, gain_table, held_out_arguments
 
 from napari_motion_deblur import deblur
 from napari_motion_deblur.motion import MotionField
@@ -69,16 +69,8 @@ def view_seconds(model) -> float:
 
 
 def table(title, rows, weight_sets) -> list[str]:
-    lines = [f"\n### {title}\n", "| setting | " + " | ".join(
-        f"{v} gain | {v} below blurry" for v in VARIANTS) + " |",
-        "|---|" + "---|---|" * len(VARIANTS)]
-    for name in ["unrefined", *(name_of(w, v, s) for w in weight_sets for v, s in SETTINGS)]:
-        cells = []
-        for variant in VARIANTS:
-            sel = [r[name] for r in rows if r["variant"] == variant]
-            cells += [f"{np.mean(sel):+.3f} dB", f"{sum(g < 0 for g in sel)} / {len(sel)}"]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
+    names = ["unrefined", *(name_of(w, v, s) for w in weight_sets for v, s in SETTINGS)]
+    return gain_table(title, rows, names, VARIANTS, digits=3)
 
 
 def main(argv=None):

@@ -136,7 +136,8 @@ def test_settings_choose_views_and_strength_for_deconvolve(monkeypatch):
 
 
 @pytest.mark.parametrize("bad", [{"refiner_views": 3}, {"refiner_views": True},
-                                 {"refiner_views": 2.5}, {"refiner_strength": 1.5},
+                                 {"refiner_views": 2.5}, {"refiner_views": 2.0},
+                                 {"refiner_views": np.array([1, 2])}, {"refiner_strength": 1.5},
                                  {"refiner_strength": -0.1}, {"refiner_strength": float("nan")},
                                  {"refiner_strength": "half"}, {"refiner_strength": True}])
 def test_bad_views_or_strength_are_refused_up_front(bad):

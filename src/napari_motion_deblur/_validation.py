@@ -45,7 +45,7 @@ REFINER_VIEWS = (1, 2, 4, 8)
 
 def check_refiner_views(views) -> int:
     """``views`` if it is one of :data:`REFINER_VIEWS`, else a ValueError."""
-    if isinstance(views, bool) or views not in REFINER_VIEWS:
+    if not (is_count(views, 1, max(REFINER_VIEWS)) and views in REFINER_VIEWS):
         raise ValueError(f"refiner views must be one of {REFINER_VIEWS}, got {views!r}")
     return int(views)
 

@@ -31,7 +31,8 @@ _MIN_COEFFICIENTS = 100
 _COEFFICIENTS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0))  # the lowest AC frequencies
 _LUMA = np.array([0.299, 0.587, 0.114])  # JPEG's Y of an RGB image
 
-__all__ = ["JPEG_THRESHOLD", "jpeg_evidence", "jpeg_round_trip", "looks_jpeg_compressed"]
+__all__ = ["JPEG_THRESHOLD", "eight_bit", "jpeg_evidence", "jpeg_round_trip",
+           "looks_jpeg_compressed"]
 
 
 def jpeg_evidence(image) -> float:
@@ -86,10 +87,15 @@ def looks_jpeg_compressed(image) -> bool:
     return jpeg_evidence(image) > JPEG_THRESHOLD
 
 
+def eight_bit(image: np.ndarray) -> np.ndarray:
+    """``image`` (floats in [0, 1]) rounded to 8 bits, as uint8: what a PNG or JPEG stores."""
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
 def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
     """``image`` (floats in [0, 1], (H, W) or (H, W, 3)) saved as an 8-bit JPEG of ``quality``
     and read back: float32 in [0, 1]."""
-    data = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    data = eight_bit(image)
     buffer = io.BytesIO()
     Image.fromarray(data).save(buffer, format="JPEG", quality=int(quality))
     buffer.seek(0)

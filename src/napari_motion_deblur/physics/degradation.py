@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import is_count
 from ..motion import MotionField
-from .compression import jpeg_round_trip
+from .compression import eight_bit, jpeg_round_trip
 from .reference import ReferenceBlur, linear_path
 from .srgb import linear_to_srgb, srgb_to_linear
 from .synthesis import field_from_displacement
@@ -117,9 +118,7 @@ def degrade(sharp: np.ndarray, field: MotionField, seed: int, realistic: bool = 
         The realistic variant's JPEG quality (1-100); None saves it losslessly instead (8-bit
         quantization only: a camera's PNG or TIFF). The random draws do not depend on it.
     """
-    if jpeg_quality is not None and (isinstance(jpeg_quality, bool)
-                                     or not isinstance(jpeg_quality, (int, np.integer))
-                                     or not 1 <= jpeg_quality <= 100):
+    if jpeg_quality is not None and not is_count(jpeg_quality, 1, 100):
         raise ValueError(f"jpeg_quality must be None or an integer in 1..100, "
                          f"got {jpeg_quality!r}")
     rng = np.random.default_rng(seed)
@@ -142,8 +141,8 @@ def degrade(sharp: np.ndarray, field: MotionField, seed: int, realistic: bool = 
     blurred = np.clip(blurred * gain, 0.0, None)
     noisy = rng.poisson(blurred * photons) / photons + rng.normal(0.0, read_noise, blurred.shape)
     encoded = linear_to_srgb(np.clip(noisy, 0.0, 1.0))
-    observed = (np.round(np.clip(encoded, 0.0, 1.0) * 255.0).astype(np.float32) / 255.0
-                if jpeg_quality is None else jpeg_round_trip(encoded, jpeg_quality))
+    observed = (eight_bit(encoded).astype(np.float32) / 255.0 if jpeg_quality is None
+                else jpeg_round_trip(encoded, jpeg_quality))
     reference = linear_to_srgb(np.clip(linear * gain, 0.0, 1.0)).astype(np.float32)
     settings = {"variant": "realistic", "bend": bend, "clip_fraction": clip_fraction,
                 "gain": gain, "photons": photons, "read_noise": read_noise,
